@@ -1,0 +1,55 @@
+# vast-operator: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo demo-down test lint typecheck unit cluster cluster-down bootstrap crds bench image-test clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+bootstrap: $(STAMP) ## Python packages + control plane binaries (built only when missing)
+	$(BIN)/python tests/controlplane/envtest.py ensure-binaries
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+crds: $(STAMP) ## regenerate deploy/crds and the chart's CRD templates from the models
+	$(BIN)/vast-operator crds --write
+
+test: bootstrap lint typecheck ## the whole suite (what .ci/run runs)
+	$(BIN)/pytest -ra
+
+unit: $(STAMP)
+	$(BIN)/pytest -ra -m 'not cluster'
+
+cluster: bootstrap ## start the local control plane in the background; writes .dev/kubeconfig
+	$(BIN)/python tests/controlplane/envtest.py up --state-dir .dev
+
+cluster-down:
+	@test -x $(BIN)/python && $(BIN)/python tests/controlplane/envtest.py down --state-dir .dev || true
+
+demo: cluster ## control plane + simulator + operator + example objects
+	$(BIN)/python -m vast_operator.demo up --state-dir .dev
+
+demo-down:
+	@test -x $(BIN)/python && $(BIN)/python -m vast_operator.demo down --state-dir .dev || true
+	@$(MAKE) --no-print-directory cluster-down
+
+bench: bootstrap
+	$(BIN)/python tests/bench/run.py
+
+image-test: bootstrap
+	$(BIN)/pytest -ra tests/image
+
+clean: demo-down
+	rm -rf .dev

@@ -1,0 +1,140 @@
+"""Vast accounts in use: one client and one instance poller per API key, created on demand.
+
+Every client shares the same HTTP connection pool and the same rate limiter, so the limits
+hold for the operator as a whole. Keys are held as `SecretStr` and indexed by a fingerprint,
+never by their text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from .poller import InstancePoller, Snapshot
+from .vast.client import RequestObserver, VastClient
+from .vast.models import Endpoint, Volume, Workergroup
+from .vast.ratelimit import RateLimiter
+
+T = TypeVar("T")
+
+
+def fingerprint(api_key: SecretStr) -> str:
+    return hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:16]
+
+
+class CachedList(Generic[T]):
+    """A listing shared by every object of an account: one call serves all readers.
+
+    `get(newer_than=t)` returns rows fetched by a call that began after `t` (concurrent readers
+    share one call), otherwise the cached rows if younger than `ttl`.
+    """
+
+    def __init__(self, fetch: Callable[[], Awaitable[list[T]]], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._rows: list[T] | None = None
+        self._started = 0.0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._rows = None
+
+    async def get(self, *, newer_than: float | None = None) -> list[T]:
+        async with self._lock:
+            now = time.time()
+            fresh = self._rows is not None and (
+                (newer_than is not None and self._started > newer_than)
+                or (newer_than is None and now - self._started < self._ttl)
+            )
+            if not fresh:
+                started = time.time()
+                self._rows = await self._fetch()
+                self._started = started
+            assert self._rows is not None
+            return self._rows
+
+
+@dataclass
+class Account:
+    fingerprint: str
+    client: VastClient
+    poller: InstancePoller
+    volumes: CachedList[Volume]
+    endpoints: CachedList[Endpoint]
+    workergroups: CachedList[Workergroup]
+
+
+class Accounts:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limiter: RateLimiter,
+        poll_interval: float,
+        http: httpx.AsyncClient | None = None,
+        on_snapshot: object = None,
+        on_request: RequestObserver | None = None,
+    ) -> None:
+        self._on_request = on_request
+        self._base_url = base_url
+        self._limiter = limiter
+        self._poll_interval = poll_interval
+        self._http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+        self._accounts: dict[str, Account] = {}
+        self._on_snapshot = on_snapshot
+
+    def get(self, api_key: SecretStr) -> Account:
+        fp = fingerprint(api_key)
+        account = self._accounts.get(fp)
+        if account is None:
+            client = VastClient(
+                self._base_url,
+                api_key.get_secret_value(),
+                http=self._http,
+                limiter=self._limiter,
+                on_request=self._on_request,
+            )
+            poller = InstancePoller(
+                client,
+                interval=self._poll_interval,
+                on_snapshot=self._snapshot_hook(fp),
+            )
+            ttl = self._poll_interval
+            account = Account(
+                fp,
+                client,
+                poller,
+                CachedList(client.list_volumes, ttl),
+                CachedList(client.list_endpoints, ttl),
+                CachedList(client.list_workergroups, ttl),
+            )
+            self._accounts[fp] = account
+        return account
+
+    def _snapshot_hook(self, fp: str):  # type: ignore[no-untyped-def]
+        hook = self._on_snapshot
+        if hook is None:
+            return None
+
+        def call(snapshot: Snapshot) -> None:
+            hook(fp, snapshot)  # type: ignore[operator]
+
+        return call
+
+    def all(self) -> list[Account]:
+        return list(self._accounts.values())
+
+    async def aclose(self) -> None:
+        for account in self._accounts.values():
+            await account.poller.stop()
+        await self._http.aclose()

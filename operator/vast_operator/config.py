@@ -1,0 +1,113 @@
+"""Operator settings: command-line flags with environment fallbacks, validated once at start."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+DEFAULT_VAST_URL = "https://console.vast.ai"
+
+
+@dataclass(frozen=True)
+class Settings:
+    vast_url: str = DEFAULT_VAST_URL
+    api_key: SecretStr | None = None
+    namespaces: tuple[str, ...] = ()
+    liveness_port: int | None = 8080
+    metrics_port: int | None = 9090
+    poll_interval: float = 15.0
+    max_price_per_hour: float | None = None
+    requests_per_second: float = 2.0
+    rate_limit_scale: float = 1.0
+    peering: str | None = None
+    priority: int = 0
+    log_format: str = "plain"
+    verbose: bool = False
+    finalizer: str = "vast.ai/finalizer"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
+        return f"Settings(vast_url={self.vast_url!r}, namespaces={self.namespaces!r})"
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[n for n in env.get("VAST_OPERATOR_NAMESPACES", "").split(",") if n],
+        help="namespace to watch (repeatable); default all namespaces",
+    )
+    parser.add_argument("--vast-url", default=env.get("VAST_URL", DEFAULT_VAST_URL))
+    parser.add_argument(
+        "--api-key-file",
+        default=env.get("VAST_API_KEY_FILE"),
+        help="file holding the default Vast API key (else env VAST_API_KEY)",
+    )
+    parser.add_argument(
+        "--liveness-port", type=int, default=int(env.get("VAST_OPERATOR_LIVENESS_PORT", "8080"))
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(env.get("VAST_OPERATOR_METRICS_PORT", "9090"))
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_POLL_INTERVAL", "15")),
+        help="seconds between listings of Vast instances",
+    )
+    parser.add_argument(
+        "--max-price-per-hour",
+        type=float,
+        default=_env_float("VAST_MAX_PRICE_PER_HOUR"),
+        help="global ceiling in $/h: nothing dearer is ever rented",
+    )
+    parser.add_argument(
+        "--requests-per-second",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_RPS", "2")),
+        help="ceiling on Vast API requests per second, all endpoints together",
+    )
+    parser.add_argument(
+        "--rate-limit-scale",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_RATE_LIMIT_SCALE", "1")),
+        help="multiply Vast's per-endpoint minimum intervals (0 disables; for simulators)",
+    )
+    parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
+    parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
+    parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    parser.add_argument("--verbose", "-v", action="store_true")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    key: str | None = None
+    if args.api_key_file:
+        with open(args.api_key_file, encoding="utf-8") as fh:
+            key = fh.read().strip()
+    else:
+        key = os.environ.get("VAST_API_KEY") or None
+    return Settings(
+        vast_url=args.vast_url.rstrip("/"),
+        api_key=SecretStr(key) if key else None,
+        namespaces=tuple(args.namespace),
+        liveness_port=args.liveness_port or None,
+        metrics_port=args.metrics_port or None,
+        poll_interval=args.poll_interval,
+        max_price_per_hour=args.max_price_per_hour,
+        requests_per_second=args.requests_per_second,
+        rate_limit_scale=args.rate_limit_scale,
+        peering=args.peering,
+        priority=args.priority,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )

@@ -1,0 +1,196 @@
+"""Everything one running operator shares: settings, clients, reconcilers, locks, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import kopf
+from prometheus_client import CollectorRegistry
+
+from .accounts import Accounts
+from .config import Settings
+from .kube import Kube
+from .metrics import Metrics
+from .poller import Snapshot, uid_from_label
+from .reconcile.endpoint import EndpointReconciler
+from .reconcile.instance import InstanceReconciler, Tuning
+from .reconcile.volume import VolumeReconciler
+from .vast.ratelimit import RateLimiter
+
+log = logging.getLogger("vast_operator")
+
+
+class Reconciler(Protocol):
+    async def reconcile(self, body: Mapping[str, Any]) -> float: ...
+
+    async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]: ...
+
+
+def kopf_events(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    kopf.event(body, type=type_, reason=reason, message=message)  # type: ignore[arg-type]
+
+
+class OperatorContext:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube,
+        *,
+        metrics: Metrics | None = None,
+        tuning: Tuning | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.metrics = metrics or Metrics(CollectorRegistry())
+        self.limiter = RateLimiter(
+            requests_per_second=settings.requests_per_second,
+            scale=settings.rate_limit_scale,
+        )
+        self.accounts = Accounts(
+            settings.vast_url,
+            limiter=self.limiter,
+            poll_interval=settings.poll_interval,
+            on_snapshot=self._on_snapshot,
+            on_request=self.metrics.observe_request,
+        )
+        self.tuning = tuning or Tuning(
+            poll_interval=settings.poll_interval,
+            global_price_cap=settings.max_price_per_hour,
+            finalizer=settings.finalizer,
+        )
+        self.instances = InstanceReconciler(
+            self.accounts, kube, kopf_events, settings.api_key, self.tuning
+        )
+        self._reconcilers: dict[str, Reconciler] = {
+            "vastinstances": self.instances,
+            "vastvolumes": VolumeReconciler(
+                self.accounts, kube, kopf_events, settings.api_key, self.tuning
+            ),
+            "vastendpoints": EndpointReconciler(
+                self.accounts, kube, kopf_events, settings.api_key, self.tuning
+            ),
+        }
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._instance_state: dict[str, dict[str, tuple[Any, ...]]] = {}
+        self._phases: dict[str, tuple[str, str]] = {}
+
+    def register(self, plural: str, reconciler: Reconciler) -> None:
+        self._reconcilers[plural] = reconciler
+
+    def reconciler(self, plural: str) -> Reconciler:
+        return self._reconcilers[plural]
+
+    def configure_kopf(self, settings: kopf.OperatorSettings) -> None:
+        settings.persistence.finalizer = self.settings.finalizer
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vast.ai")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="vast.ai", key="last-handled-configuration"
+        )
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.peering.standalone = self.settings.peering is None
+        if self.settings.peering:
+            settings.peering.name = self.settings.peering
+            settings.peering.priority = self.settings.priority
+
+    async def start(self) -> None:
+        if self.settings.metrics_port:
+            self.metrics.serve(self.settings.metrics_port)
+
+    async def stop(self) -> None:
+        await self.accounts.aclose()
+
+    def health(self) -> dict[str, Any]:
+        accounts = self.accounts.all()
+        return {
+            "accounts": len(accounts),
+            "listings": sum(a.poller.listings for a in accounts),
+            "lastError": next(
+                (str(a.poller.last_error) for a in accounts if a.poller.last_error), None
+            ),
+        }
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self._locks[uid]
+
+    def wakeup(self, uid: str) -> asyncio.Event:
+        event = self._wakeups.get(uid)
+        if event is None:
+            event = self._wakeups[uid] = asyncio.Event()
+        return event
+
+    def forget(self, uid: str) -> None:
+        self._wakeups.pop(uid, None)
+        self._seen.pop(uid, None)
+        lock = self._locks.get(uid)
+        if lock is not None and not lock.locked():
+            self._locks.pop(uid, None)
+
+    def observe_object(self, plural: str, body: Mapping[str, Any]) -> None:
+        """Wake an object's daemon when what the user controls changed (spec, annotations)."""
+        meta = body.get("metadata") or {}
+        uid = meta.get("uid")
+        if not uid:
+            return
+        annotations = meta.get("annotations") or {}
+        mine = tuple(
+            sorted(
+                (k, v)
+                for k, v in annotations.items()
+                if k.startswith("vast.ai/") and "last-handled" not in k and k != "vast.ai/reconcile"
+            )
+        )
+        key = (meta.get("generation"), mine, bool(meta.get("deletionTimestamp")))
+        if self._seen.get(uid) != key:
+            if uid in self._seen:
+                self.wakeup(uid).set()
+            self._seen[uid] = key
+        phase = str((body.get("status") or {}).get("phase") or "Pending")
+        self._phases[uid] = (plural, phase)
+        self._export_phases()
+
+    def _export_phases(self) -> None:
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for plural, phase in self._phases.values():
+            counts[(plural, phase)] += 1
+        self.metrics.objects.clear()
+        for (plural, phase), n in counts.items():
+            self.metrics.objects.labels(kind=plural, phase=phase).set(n)
+
+    def _on_snapshot(self, fingerprint: str, snapshot: Snapshot) -> None:
+        """Wake objects whose Vast instance changed since the previous listing."""
+        by_gpu: dict[str, int] = defaultdict(int)
+        dollars = 0.0
+        current: dict[str, tuple[Any, ...]] = {}
+        for inst in snapshot.by_id.values():
+            uid = uid_from_label(inst.label)
+            if inst.actual_status == "running":
+                by_gpu[inst.gpu_name or "unknown"] += 1
+                dollars += inst.dph_total or 0.0
+            if uid:
+                current[uid] = (
+                    inst.id,
+                    inst.actual_status,
+                    inst.intended_status,
+                    inst.status_msg,
+                    inst.ssh_host,
+                )
+        previous = self._instance_state.get(fingerprint, {})
+        for uid in set(current) | set(previous):
+            if current.get(uid) != previous.get(uid) and uid in self._wakeups:
+                self._wakeups[uid].set()
+        self._instance_state[fingerprint] = current
+        self.metrics.instances_by_gpu.clear()
+        for gpu, n in by_gpu.items():
+            self.metrics.instances_by_gpu.labels(gpu_name=gpu).set(n)
+        self.metrics.dollars_per_hour.set(round(dollars, 4))
+        stats = self.limiter.stats()
+        self.metrics.rate_limit_waits.set(stats.waits_total)
+        self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)

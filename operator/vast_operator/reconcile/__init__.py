@@ -1,0 +1,1 @@
+"""The managed-resource cycle per kind (observe, create, update, delete) and shared machinery."""

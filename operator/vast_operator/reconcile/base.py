@@ -1,0 +1,155 @@
+"""Shared machinery of the reconcilers: the status writer, events, credentials, outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from ..api.common import ANNOTATION_PAUSED, CredentialsRef
+from ..kube import Kube
+from ..vast import errors as verr
+from .conditions import SYNCED, Reason, set_condition
+
+log = logging.getLogger("vast_operator.reconcile")
+
+
+class EventSink(Protocol):
+    def __call__(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+def null_events(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    return None
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 with microseconds: these stamps are compared with listing start times."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_PAUSED, "")).lower() in ("true", "1", "yes")
+
+
+def key_fingerprint(text: str) -> str:
+    return "SHA256:" + hashlib.sha256(text.strip().encode()).hexdigest()[:32]
+
+
+class StatusWriter:
+    """Collects status changes and writes only what differs from what is stored."""
+
+    def __init__(self, kube: Kube, plural: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        self.kube = kube
+        self.plural = plural
+        self.namespace = str(meta.get("namespace"))
+        self.name = str(meta.get("name"))
+        self.generation: int | None = meta.get("generation")
+        self.status: dict[str, Any] = dict(body.get("status") or {})
+        self._stored: dict[str, Any] = dict(self.status)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.status.get(key, default)
+
+    def set(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            if value is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = value
+
+    def condition(self, type_: str, status: bool | None, reason: str, message: str) -> None:
+        self.status["conditions"] = set_condition(
+            self.status.get("conditions"), type_, status, reason, message, self.generation
+        )
+
+    def synced(self, ok: bool, reason: str = Reason.RECONCILED, message: str = "") -> None:
+        self.condition(SYNCED, ok, reason, message)
+
+    def pending_patch(self) -> dict[str, Any]:
+        patch: dict[str, Any] = {}
+        for key, value in self.status.items():
+            if self._stored.get(key) != value:
+                patch[key] = value
+        for key in self._stored:
+            if key not in self.status:
+                patch[key] = None
+        return patch
+
+    async def flush(self) -> bool:
+        """Write the changes now; True when something was written."""
+        patch = self.pending_patch()
+        if not patch:
+            return False
+        await self.kube.patch_status(self.plural, self.namespace, self.name, patch)
+        self._stored = dict(self.status)
+        return True
+
+
+class CredentialsMissing(Exception):
+    """The Secret named by credentialsRef (or the operator default) is absent."""
+
+
+async def resolve_api_key(
+    kube: Kube, namespace: str, ref: CredentialsRef | None, default: SecretStr | None
+) -> SecretStr:
+    if ref is None:
+        if default is None:
+            raise CredentialsMissing(
+                "no spec.credentialsRef and the operator has no default Vast API key"
+            )
+        return default
+    value = await kube.get_secret_value(namespace, ref.name, ref.key)
+    if not value:
+        raise CredentialsMissing(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+    return SecretStr(value.strip())
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """When the reconciler wants to look at the object again, in seconds."""
+
+    after: float
+
+
+ERROR_DELAYS = {
+    Reason.RATE_LIMITED: 30.0,
+    Reason.VAST_UNAVAILABLE: 20.0,
+    Reason.INVALID_CREDENTIALS: 300.0,
+    Reason.CREDENTIALS_NOT_FOUND: 60.0,
+    Reason.INSUFFICIENT_CREDIT: 300.0,
+    Reason.VAST_REJECTED: 120.0,
+    Reason.INVALID_SPEC: 600.0,
+}
+
+
+def record_error(w: StatusWriter, exc: Exception) -> float:
+    """Record a failed call in the Synced condition and say when to try again."""
+    if isinstance(exc, CredentialsMissing):
+        reason, msg = Reason.CREDENTIALS_NOT_FOUND, str(exc)
+    elif isinstance(exc, verr.AuthenticationError):
+        reason, msg = Reason.INVALID_CREDENTIALS, "Vast rejected the API key: " + exc.message
+    elif isinstance(exc, verr.InsufficientCreditError):
+        reason, msg = Reason.INSUFFICIENT_CREDIT, "Vast account has no credit: " + exc.message
+    elif isinstance(exc, verr.RateLimitedError):
+        reason, msg = Reason.RATE_LIMITED, "Vast is rate limiting requests; backing off"
+    elif isinstance(exc, verr.TransientError):
+        reason, msg = Reason.VAST_UNAVAILABLE, f"Vast API unavailable: {exc}"
+    elif isinstance(exc, verr.VastError):
+        reason, msg = Reason.VAST_REJECTED, f"Vast refused: {exc}"
+    else:
+        reason, msg = Reason.VAST_UNAVAILABLE, str(exc)
+    w.synced(False, reason, msg)
+    return ERROR_DELAYS.get(reason, 30.0)

@@ -1,0 +1,81 @@
+"""Conditions (metav1.Condition) and the stable reasons the operator writes into them.
+
+A reason is part of the API: users and ArgoCD match on it, so they never change once shipped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+READY = "Ready"
+SYNCED = "Synced"
+
+
+class Reason:
+    # Synced
+    RECONCILED = "ReconcileSuccess"
+    PAUSED = "Paused"
+    CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    INSUFFICIENT_CREDIT = "InsufficientCredit"
+    RATE_LIMITED = "RateLimited"
+    VAST_UNAVAILABLE = "VastUnavailable"
+    VAST_REJECTED = "VastRejected"
+    INVALID_SPEC = "InvalidSpec"
+    DELETE_FAILED = "DeleteFailed"
+    # Ready
+    NO_MATCHING_OFFER = "NoMatchingOffer"
+    PRICE_CAP_TOO_LOW = "PriceCapTooLow"
+    CREATING = "Creating"
+    LOADING = "Loading"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    REPLACING = "Replacing"
+    FAILED = "Failed"
+    MAX_ATTEMPTS = "MaxAttemptsReached"
+    LIFETIME_EXPIRED = "LifetimeExpired"
+    INSTANCE_LOST = "InstanceLost"
+    NOT_RENTED = "NotRented"
+    DELETING = "Deleting"
+    AVAILABLE = "Available"
+    WAITING_FOR_VOLUME = "WaitingForVolume"
+    IN_USE = "InUse"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def set_condition(
+    conditions: list[dict[str, Any]] | None,
+    type_: str,
+    status: bool | None,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    """Return a new list with the condition set; lastTransitionTime moves only on a change."""
+    value = "Unknown" if status is None else ("True" if status else "False")
+    result = [dict(c) for c in conditions or [] if c.get("type") != type_]
+    previous = next((c for c in conditions or [] if c.get("type") == type_), None)
+    changed = previous is None or previous.get("status") != value
+    entry: dict[str, Any] = {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message[:1024],
+        "lastTransitionTime": (
+            now_rfc3339() if changed or previous is None else previous["lastTransitionTime"]
+        ),
+    }
+    if generation is not None:
+        entry["observedGeneration"] = generation
+    result.append(entry)
+    result.sort(key=lambda c: str(c.get("type")))
+    return result
+
+
+def get_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
+    return next((c for c in conditions or [] if c.get("type") == type_), None)

@@ -1,0 +1,333 @@
+"""The managed-resource cycle for VastEndpoint: a serverless endpoint and its workergroups.
+
+The endpoint's Vast name is the adoption key (`spec.endpointName`, immutable). Changes are
+applied in place with PUT; workergroups are matched by the ids recorded in status, created when
+new and deleted when dropped from the spec. Deletion removes the workergroups, then the
+endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from ..accounts import Account, Accounts
+from ..api import endpoint as api
+from ..api.endpoint import Phase, VastEndpointSpec
+from ..api.endpoint import Workergroup as WorkergroupSpec
+from ..kube import Kube
+from ..vast import errors as verr
+from ..vast.models import Endpoint, EndpointSpec, Workergroup, WorkergroupRequest
+from .base import (
+    ERROR_DELAYS,
+    CredentialsMissing,
+    EventSink,
+    StatusWriter,
+    is_paused,
+    iso,
+    record_error,
+    resolve_api_key,
+)
+from .conditions import READY, Reason
+from .instance import Tuning
+
+log = logging.getLogger("vast_operator.endpoint")
+
+ENDPOINT_FIELDS = (
+    "min_load",
+    "min_cold_load",
+    "target_util",
+    "cold_mult",
+    "cold_workers",
+    "max_workers",
+    "max_queue_time",
+    "target_queue_time",
+    "inactivity_timeout",
+)
+GROUP_FIELDS = (
+    "template_hash",
+    "launch_args",
+    "gpu_ram",
+    "min_load",
+    "target_util",
+    "cold_mult",
+    "cold_workers",
+    "test_workers",
+    "max_workers",
+)
+
+
+def endpoint_request(spec: VastEndpointSpec) -> EndpointSpec:
+    values = {f: getattr(spec, f) for f in ENDPOINT_FIELDS if getattr(spec, f) is not None}
+    return EndpointSpec(endpoint_name=spec.endpoint_name, **values)
+
+
+def endpoint_drift(spec: VastEndpointSpec, current: Endpoint) -> list[str]:
+    """Fields whose Vast value differs from the spec (unset spec fields are Vast's to choose)."""
+    changed = []
+    for name in ENDPOINT_FIELDS:
+        wanted = getattr(spec, name)
+        if wanted is not None and getattr(current, name) != wanted:
+            changed.append(name)
+    return changed
+
+
+def group_request(
+    group: WorkergroupSpec, endpoint_id: int, endpoint_name: str, template_hash: str | None
+) -> WorkergroupRequest:
+    values: dict[str, Any] = {
+        f: getattr(group, f)
+        for f in GROUP_FIELDS
+        if f != "template_hash" and getattr(group, f) is not None
+    }
+    return WorkergroupRequest(
+        endpoint_id=endpoint_id,
+        endpoint_name=endpoint_name,
+        template_hash=template_hash,
+        search_params=group.search_params or "",
+        **values,
+    )
+
+
+def group_drift(
+    group: WorkergroupSpec, current: Workergroup, template_hash: str | None
+) -> list[str]:
+    changed = []
+    for name in GROUP_FIELDS:
+        wanted = template_hash if name == "template_hash" else getattr(group, name)
+        if wanted is not None and getattr(current, name) != wanted:
+            changed.append(name)
+    wanted_query = (group.search_params or "").strip()
+    if wanted_query and not (current.search_params or "").startswith(wanted_query):
+        changed.append("search_params")
+    return changed
+
+
+class EndpointReconciler:
+    plural = api.PLURAL
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        kube: Kube,
+        events: EventSink,
+        default_api_key: SecretStr | None,
+        tuning: Tuning,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.accounts = accounts
+        self.kube = kube
+        self.events = events
+        self.default_api_key = default_api_key
+        self.tuning = tuning
+        self.clock = clock
+        self._keys_by_uid: dict[str, SecretStr] = {}
+
+    async def _account(self, body: Mapping[str, Any], spec: VastEndpointSpec | None) -> Account:
+        meta = body["metadata"]
+        ref = spec.credentials_ref if spec is not None else None
+        try:
+            key = await resolve_api_key(self.kube, meta["namespace"], ref, self.default_api_key)
+        except CredentialsMissing:
+            if meta["uid"] not in self._keys_by_uid:
+                raise
+            key = self._keys_by_uid[meta["uid"]]
+        self._keys_by_uid[meta["uid"]] = key
+        return self.accounts.get(key)
+
+    async def _find(self, account: Account, w: StatusWriter, name: str) -> Endpoint | None:
+        rows = await account.endpoints.get(newer_than=self.clock() - 0.001)
+        current = w.get("endpointId")
+        for row in rows:
+            if current is not None and row.id == int(current):
+                return row
+        return next((row for row in rows if row.endpoint_name == name), None)
+
+    async def reconcile(self, body: Mapping[str, Any]) -> float:
+        w = StatusWriter(self.kube, self.plural, body)
+        meta = body["metadata"]
+        try:
+            spec = VastEndpointSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
+            await w.flush()
+            return ERROR_DELAYS[Reason.INVALID_SPEC]
+        if meta.get("deletionTimestamp"):
+            return self.tuning.idle_interval
+        if is_paused(body):
+            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
+            await w.flush()
+            return self.tuning.idle_interval
+        try:
+            delay = await self._reconcile(body, spec, w)
+        except (verr.VastError, CredentialsMissing) as exc:
+            delay = record_error(w, exc)
+        w.set(observedGeneration=w.generation)
+        await w.flush()
+        return delay
+
+    async def _reconcile(
+        self, body: Mapping[str, Any], spec: VastEndpointSpec, w: StatusWriter
+    ) -> float:
+        meta = body["metadata"]
+        account = await self._account(body, spec)
+        client = account.client
+        found = await self._find(account, w, spec.endpoint_name)
+        if found is None:
+            if self.tuning.finalizer not in (meta.get("finalizers") or []):
+                return self.tuning.busy_interval
+            if w.get("endpointId") is not None:
+                self.events(
+                    body,
+                    "Warning",
+                    "EndpointLost",
+                    f"endpoint {w.get('endpointId')} disappeared from Vast; creating it again",
+                )
+                w.set(endpointId=None, workergroups=None)
+            w.set(
+                phase=Phase.CREATING,
+                message=f"creating endpoint {spec.endpoint_name}",
+                creatingSince=iso(self.clock()),
+            )
+            w.condition(READY, False, Reason.CREATING, w.get("message"))
+            await w.flush()
+            try:
+                endpoint_id = await client.create_endpoint(endpoint_request(spec))
+            except verr.CreateOutcomeUnknownError:
+                account.endpoints.invalidate()
+                return self.tuning.busy_interval
+            account.endpoints.invalidate()
+            w.set(endpointId=endpoint_id, creatingSince=None)
+            self.events(body, "Normal", "Created", f"created endpoint {endpoint_id}")
+            await w.flush()
+            endpoint_state: str | None = "active"
+        else:
+            endpoint_id = found.id
+            endpoint_state = found.endpoint_state
+            w.set(endpointId=endpoint_id)
+            drift = endpoint_drift(spec, found)
+            if drift:
+                await client.update_endpoint(endpoint_id, endpoint_request(spec))
+                account.endpoints.invalidate()
+                self.events(body, "Normal", "Updated", f"updated endpoint fields {drift}")
+
+        groups_status = await self._sync_groups(body, spec, w, account, endpoint_id)
+        w.set(
+            workergroups=groups_status or None,
+            endpointState=endpoint_state,
+            phase=Phase.READY,
+            message=f"endpoint {endpoint_id} with {len(groups_status)} workergroups",
+        )
+        w.condition(READY, True, "Ready", w.get("message"))
+        w.synced(True)
+        return self.tuning.poll_interval * 2
+
+    async def _sync_groups(
+        self,
+        body: Mapping[str, Any],
+        spec: VastEndpointSpec,
+        w: StatusWriter,
+        account: Account,
+        endpoint_id: int,
+    ) -> list[dict[str, Any]]:
+        client = account.client
+        rows = await account.workergroups.get(newer_than=self.clock() - 0.001)
+        on_vast = {g.id: g for g in rows if g.endpoint_id == endpoint_id}
+        known = {str(g["name"]): g.get("id") for g in w.get("workergroups") or []}
+        wanted = {g.name: g for g in spec.workergroups or []}
+        result: list[dict[str, Any]] = []
+        claimed: set[int] = set()
+        changed = False
+        for name, group in wanted.items():
+            template_hash = group.template_hash or group.image  # image: see docs/endpoints
+            gid = known.get(name)
+            current = on_vast.get(int(gid)) if gid is not None else None
+            if current is None:
+                # Adopt an unclaimed workergroup of ours with the same template (crash healing).
+                current = next(
+                    (
+                        g
+                        for g in on_vast.values()
+                        if g.id not in claimed
+                        and g.id not in {v for v in known.values() if v is not None}
+                        and g.template_hash == template_hash
+                    ),
+                    None,
+                )
+            request = group_request(group, endpoint_id, spec.endpoint_name, template_hash)
+            if current is None:
+                gid = await client.create_workergroup(request)
+                changed = True
+                self.events(body, "Normal", "WorkergroupCreated", f"created workergroup {name}")
+            else:
+                gid = current.id
+                drift = group_drift(group, current, template_hash)
+                if drift:
+                    await client.update_workergroup(gid, request)
+                    changed = True
+                    self.events(
+                        body, "Normal", "WorkergroupUpdated", f"updated workergroup {name}: {drift}"
+                    )
+            claimed.add(int(gid))
+            entry: dict[str, Any] = {"name": name, "id": int(gid)}
+            if template_hash:
+                entry["templateHash"] = template_hash
+            result.append(entry)
+            # Record each id at once so a crash never forgets a created workergroup.
+            w.set(
+                workergroups=result
+                + [
+                    g
+                    for g in w.get("workergroups") or []
+                    if g.get("name") not in {r["name"] for r in result}
+                ]
+            )
+            await w.flush()
+        for gid in on_vast:
+            if gid not in claimed:
+                await client.delete_workergroup(gid, missing_ok=True)
+                changed = True
+                self.events(body, "Normal", "WorkergroupDeleted", f"deleted workergroup {gid}")
+        if changed:
+            account.workergroups.invalidate()
+        return result
+
+    async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
+        w = StatusWriter(self.kube, self.plural, body)
+        try:
+            spec: VastEndpointSpec | None = VastEndpointSpec.model_validate(body.get("spec") or {})
+        except ValidationError:
+            spec = None
+        if spec is not None and spec.deletion_policy == "Orphan":
+            return True, "deletionPolicy Orphan: endpoint kept on Vast"
+        try:
+            account = await self._account(body, spec)
+            found = await self._find(account, w, spec.endpoint_name if spec else "")
+            if found is None:
+                return True, "nothing on Vast"
+            w.set(phase=Phase.DELETING, message=f"deleting endpoint {found.id}")
+            w.condition(READY, False, Reason.DELETING, w.get("message"))
+            await w.flush()
+            rows = await account.workergroups.get(newer_than=self.clock() - 0.001)
+            for group in rows:
+                if group.endpoint_id == found.id:
+                    await account.client.delete_workergroup(group.id, missing_ok=True)
+            await account.client.delete_endpoint(found.id, missing_ok=True)
+            account.endpoints.invalidate()
+            account.workergroups.invalidate()
+            if await account.client.get_endpoint(found.id) is not None:
+                return False, f"Vast still has endpoint {found.id}"
+            self.events(body, "Normal", "Destroyed", f"deleted endpoint {found.id}")
+            return True, f"deleted endpoint {found.id}"
+        except (verr.VastError, CredentialsMissing) as exc:
+            msg = f"could not delete the Vast endpoint yet: {exc}"
+            w.synced(False, Reason.DELETE_FAILED, msg)
+            try:
+                await w.flush()
+            except Exception:
+                log.debug("status write during deletion failed", exc_info=True)
+            return False, msg

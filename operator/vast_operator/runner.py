@@ -1,0 +1,81 @@
+"""Start the operator: logging, the shared context, then kopf's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+import kopf
+
+from .config import Settings
+from .context import OperatorContext
+from .kube import Kr8sKube
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if settings.verbose else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("kr8s").setLevel(logging.WARNING)
+    if not settings.verbose:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+async def main(settings: Settings) -> None:
+    # Import for the side effect: the decorators register the handlers.
+    from . import handlers  # noqa: F401
+
+    kube = await Kr8sKube.connect()
+    ctx = OperatorContext(settings, kube)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    liveness = (
+        f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+    )
+    await kopf.operator(
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=liveness,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        priority=settings.priority,
+        memo=kopf.Memo(ctx=ctx),
+        stop_flag=stop,
+    )
+
+
+def run(settings: Settings) -> int:
+    setup_logging(settings)
+    logging.getLogger("vast_operator").info(
+        "starting vast-operator against %s (%s)",
+        settings.vast_url,
+        ", ".join(settings.namespaces) or "all namespaces",
+    )
+    asyncio.run(main(settings))
+    return 0
