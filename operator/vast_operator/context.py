@@ -96,6 +96,9 @@ class OperatorContext:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.peering.standalone = self.settings.peering is None
+        if self.settings.namespaces:
+            # Namespaced mode: no cluster-wide discovery (the chart grants no namespace rights).
+            settings.scanning.disabled = True
         if self.settings.peering:
             settings.peering.name = self.settings.peering
             settings.peering.priority = self.settings.priority

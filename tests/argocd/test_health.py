@@ -1,0 +1,250 @@
+"""ArgoCD health checks (deploy/argocd/health/vast.ai/<Kind>/health.lua), replayed like ArgoCD does.
+
+ArgoCD's own runner (argo-cd util/lua/health_test.go) walks every health.lua, reads the
+health_test.yaml beside it and requires both `status` and `message` to match exactly. This file
+does the same with lupa's Lua 5.1 (ArgoCD embeds gopher-lua, a Lua 5.1), in a sandbox that has
+only what ArgoCD opens by default: the base and table libraries, no string methods.
+
+It also keeps deploy/argocd/argocd-cm.yaml identical to the .lua files. After editing a
+health.lua, regenerate the ConfigMap with:
+
+    .venv/bin/python tests/argocd/test_health.py --write
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGOCD = ROOT / "deploy" / "argocd"
+HEALTH = ARGOCD / "health" / "vast.ai"
+CRDS = ROOT / "deploy" / "crds"
+KINDS = ("VastInstance", "VastVolume", "VastEndpoint")
+PLURALS = {
+    "VastInstance": "vastinstances",
+    "VastVolume": "vastvolumes",
+    "VastEndpoint": "vastendpoints",
+}
+HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended"}
+
+ARGOCD_CM_HEADER = """\
+# Health checks for vast-operator's kinds, to MERGE into ArgoCD's argocd-cm ConfigMap
+# (do not `kubectl apply` this over an existing argocd-cm: it would drop your other settings):
+#
+#   kubectl -n argocd patch configmap argocd-cm --type merge \
+#     --patch-file deploy/argocd/argocd-cm.yaml
+#
+# Each value is a byte-for-byte copy of deploy/argocd/health/vast.ai/<Kind>/health.lua
+# (tests/argocd/test_health.py fails when they differ; `python tests/argocd/test_health.py
+# --write` regenerates this file). With the argo-cd Helm chart, put the same keys under
+# configs.cm.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: argocd-cm
+  namespace: argocd
+  labels:
+    app.kubernetes.io/name: argocd-cm
+    app.kubernetes.io/part-of: argocd
+data:
+"""
+
+
+def render_argocd_cm() -> str:
+    """The argocd-cm snippet as it must be: the header plus each health.lua as a block scalar."""
+    out = [ARGOCD_CM_HEADER]
+    for kind in KINDS:
+        lua = (HEALTH / kind / "health.lua").read_text()
+        out.append(f"  resource.customizations.health.vast.ai_{kind}: |\n")
+        out.extend((f"    {line}" if line else "") + "\n" for line in lua.splitlines())
+    return "".join(out)
+
+
+def _plain(value: Any) -> Any:
+    """YAML as the API server would serve it as JSON (timestamps are strings)."""
+
+    def default(o: Any) -> str:
+        if isinstance(o, dt.datetime | dt.date):
+            return o.isoformat()
+        raise TypeError(o)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+class HealthRunner:
+    """Runs a health.lua on an object the way ArgoCD does: global `obj`, base libraries only."""
+
+    def __init__(self) -> None:
+        from lupa import lua51
+
+        self.lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+        self._run = self.lua.eval(
+            """
+            function(source, name, object)
+              local env = {obj = object, table = table}
+              for _, f in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall",
+                                  "select", "tonumber", "tostring", "type", "unpack"}) do
+                env[f] = _G[f]
+              end
+              local chunk, err = loadstring(source, "@" .. name)
+              if chunk == nil then error(err) end
+              setfenv(chunk, env)
+              -- ArgoCD (gopher-lua without open libs) has no string library: no s:sub() etc.
+              local string_meta = debug.getmetatable("")
+              debug.setmetatable("", nil)
+              local ok, result = pcall(chunk)
+              debug.setmetatable("", string_meta)
+              if not ok then error(result) end
+              return result
+            end
+            """
+        )
+
+    def __call__(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        script = HEALTH / kind / "health.lua"
+        obj = self.lua.table_from(_plain(manifest), recursive=True)
+        result = self._run(script.read_text(), str(script.relative_to(ROOT)), obj)
+        assert result is not None, f"{script} returned nothing"
+        return {"status": result["status"], "message": result["message"]}
+
+
+@pytest.fixture(scope="module")
+def run_health() -> HealthRunner:
+    return HealthRunner()
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for kind in KINDS:
+        spec = yaml.safe_load((HEALTH / kind / "health_test.yaml").read_text())
+        for test in spec["tests"]:
+            cases.append(pytest.param(kind, test, id=f"{kind}/{Path(test['inputPath']).stem}"))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "test"), _cases())
+def test_health_case(run_health: HealthRunner, kind: str, test: dict[str, Any]) -> None:
+    manifest = yaml.safe_load((HEALTH / kind / test["inputPath"]).read_text())
+    assert manifest["kind"] == kind
+    assert test["healthStatus"]["status"] in HEALTH_STATUSES
+    assert run_health(kind, manifest) == test["healthStatus"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_testdata_file_is_replayed(kind: str) -> None:
+    spec = yaml.safe_load((HEALTH / kind / "health_test.yaml").read_text())
+    listed = {Path(t["inputPath"]).name for t in spec["tests"]}
+    on_disk = {p.name for p in (HEALTH / kind / "testdata").glob("*.yaml")}
+    assert listed == on_disk
+    # The file name says the expected status, as in argo-cd's own testdata.
+    for t in spec["tests"]:
+        assert Path(t["inputPath"]).name.lower().startswith(t["healthStatus"]["status"].lower())
+
+
+def _crd_version_schema(kind: str) -> dict[str, Any]:
+    path = CRDS / f"vast.ai_{PLURALS[kind]}.yaml"
+    assert path.exists(), f"{path} is missing: run `make crds`"
+    crd = yaml.safe_load(path.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def _check_against_schema(value: Any, schema: dict[str, Any], where: str) -> list[str]:
+    """A small structural check: known fields, enums and JSON types, recursively."""
+    errors: list[str] = []
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+    }
+    expected = schema.get("type")
+    if expected and not isinstance(value, types[expected]):
+        return [f"{where}: expected {expected}, got {type(value).__name__}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{where}: {value!r} not in {schema['enum']}")
+    if isinstance(value, dict) and "properties" in schema:
+        for key, sub in value.items():
+            if key not in schema["properties"]:
+                errors.append(f"{where}.{key}: not declared in the CRD (would be pruned)")
+            else:
+                errors += _check_against_schema(sub, schema["properties"][key], f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += _check_against_schema(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_testdata_matches_the_crds(kind: str) -> None:
+    """Sample objects use only fields and phases the CRD declares, and cover every phase."""
+    schema = _crd_version_schema(kind)
+    phases_seen = set()
+    errors = []
+    for path in sorted((HEALTH / kind / "testdata").glob("*.yaml")):
+        manifest = _plain(yaml.safe_load(path.read_text()))
+        for part in ("spec", "status"):
+            if part in manifest:
+                errors += _check_against_schema(
+                    manifest[part], schema["properties"][part], f"{path.name}: {part}"
+                )
+        phases_seen.add((manifest.get("status") or {}).get("phase"))
+    assert errors == []
+    phases = set(schema["properties"]["status"]["properties"]["phase"]["enum"])
+    assert phases <= phases_seen, f"no sample object for phases {phases - phases_seen}"
+
+
+def test_argocd_cm_matches_the_lua_files() -> None:
+    cm_path = ARGOCD / "argocd-cm.yaml"
+    assert cm_path.read_text() == render_argocd_cm(), (
+        "deploy/argocd/argocd-cm.yaml is out of date: run "
+        "`.venv/bin/python tests/argocd/test_health.py --write`"
+    )
+    cm = yaml.safe_load(cm_path.read_text())
+    assert cm["kind"] == "ConfigMap"
+    assert cm["metadata"]["name"] == "argocd-cm"
+    assert set(cm["data"]) == {f"resource.customizations.health.vast.ai_{k}" for k in KINDS}
+    for kind in KINDS:
+        lua = (HEALTH / kind / "health.lua").read_text()
+        assert cm["data"][f"resource.customizations.health.vast.ai_{kind}"] == lua
+
+
+def test_applications_point_at_this_repository_layout() -> None:
+    """The example Applications reference paths that exist and are split as documented."""
+    docs = [
+        d
+        for p in sorted(ARGOCD.glob("application*.yaml"))
+        for d in yaml.safe_load_all(p.read_text())
+        if d
+    ]
+    apps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Application"}
+    assert set(apps) >= {"vast-operator", "vast-objects"}
+    operator, objects = apps["vast-operator"], apps["vast-objects"]
+    assert (ROOT / operator["spec"]["source"]["path"] / "Chart.yaml").exists()
+    assert (ROOT / objects["spec"]["source"]["path"]).is_dir()
+    wave = "argocd.argoproj.io/sync-wave"
+    assert int(operator["metadata"]["annotations"][wave]) < int(
+        objects["metadata"]["annotations"][wave]
+    )
+    values = yaml.safe_load(operator["spec"]["source"]["helm"]["values"])
+    assert values["crds"]["keep"] is True
+    # Deleting the objects app must run the operator's finalizers: cascade, and never prune
+    # the operator together with them.
+    assert "resources-finalizer.argocd.argoproj.io" in objects["metadata"]["finalizers"]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        (ARGOCD / "argocd-cm.yaml").write_text(render_argocd_cm())
+        print("wrote deploy/argocd/argocd-cm.yaml")
+    else:
+        sys.exit("usage: test_health.py --write   (regenerates deploy/argocd/argocd-cm.yaml)")
