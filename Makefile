@@ -39,10 +39,10 @@ cluster-down:
 	@test -x $(BIN)/python && $(BIN)/python tests/controlplane/envtest.py down --state-dir .dev || true
 
 demo: cluster ## control plane + simulator + operator + example objects
-	$(BIN)/python -m vast_operator.demo up --state-dir .dev
+	$(BIN)/python tests/controlplane/demo.py up --state-dir .dev
 
 demo-down:
-	@test -x $(BIN)/python && $(BIN)/python -m vast_operator.demo down --state-dir .dev || true
+	@test -x $(BIN)/python && $(BIN)/python tests/controlplane/demo.py down --state-dir .dev || true
 	@$(MAKE) --no-print-directory cluster-down
 
 bench: bootstrap

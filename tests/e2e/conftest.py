@@ -1,0 +1,113 @@
+"""Fixtures for end-to-end tests: CRDs, the chart's RBAC, the simulator and the operator."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import ROOT, Kubectl, OperatorProcess, VastView, wait_for
+from vast_sim.testing import RunningSim, run_sim_subprocess
+
+OPERATOR_NS = "vast-operator-e2e"
+RELEASE = "e2e"
+
+
+@pytest.fixture(scope="session")
+def crds(cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "deploy" / "crds"))
+    for plural in ("vastinstances", "vastvolumes", "vastendpoints"):
+        cluster.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.vast.ai"
+        )
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster, crds) -> Path:  # type: ignore[no-untyped-def]
+    """A kubeconfig with the token of the chart's ServiceAccount: the chart's RBAC, no more."""
+    cluster.apply_yaml(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}
+    )
+    rendered = cluster.helm(
+        "template",
+        RELEASE,
+        str(ROOT / "deploy" / "helm" / "vast-operator"),
+        "--namespace",
+        OPERATOR_NS,
+        "--set",
+        "crds.enabled=false",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    ).stdout
+    cluster.kubectl("apply", "-n", OPERATOR_NS, "-f", "-", input=rendered)
+    sa = next(
+        doc["metadata"]["name"]
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc.get("kind") == "ServiceAccount"
+    )
+    return Path(cluster.sa_kubeconfig(OPERATOR_NS, sa))
+
+
+@pytest.fixture(scope="session")
+def sim_key() -> str:
+    return "sim-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def sim(sim_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSim]:
+    with run_sim_subprocess(api_key=sim_key, boot_seconds=1.0) as running:
+        yield running
+
+
+@pytest.fixture
+def vast(sim: RunningSim) -> Iterator[VastView]:
+    view = VastView(sim.url, sim.api_key)
+    yield view
+    view.close()
+
+
+@pytest.fixture
+def k(cluster, namespace: str) -> Kubectl:  # type: ignore[no-untyped-def]
+    return Kubectl(cluster, namespace)
+
+
+@pytest.fixture
+def operator(
+    operator_kubeconfig: Path, sim: RunningSim, namespace: str, k: Kubectl, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(
+        kubeconfig=operator_kubeconfig,
+        vast_url=sim.url,
+        api_key=sim.api_key,
+        namespace=namespace,
+        log_path=tmp_path / "operator.log",
+    ).start()
+    yield proc
+    # Leave nothing rented: delete what the test left while an operator is still running.
+    try:
+        if not proc.alive:
+            proc.start()
+        k.cluster.kubectl(
+            "delete", "vastinstances,vastvolumes,vastendpoints", "--all", "-n", namespace,
+            "--wait=false", check=False,
+        )
+        wait_for(
+            "the test's objects to be deleted",
+            lambda: not any(k.list(kind) for kind in KINDS),
+            timeout=90,
+        )
+    finally:
+        proc.stop()
+        print(proc.logs()[-8000:])
+
+
+KINDS = ("vastinstances", "vastvolumes", "vastendpoints")
