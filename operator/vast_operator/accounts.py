@@ -81,8 +81,12 @@ class Accounts:
         http: httpx.AsyncClient | None = None,
         on_snapshot: object = None,
         on_request: RequestObserver | None = None,
+        timeout: float = 30.0,
+        backoff_base: float = 1.0,
     ) -> None:
         self._on_request = on_request
+        self._timeout = timeout
+        self._backoff_base = backoff_base
         self._base_url = base_url
         self._limiter = limiter
         self._poll_interval = poll_interval
@@ -103,6 +107,8 @@ class Accounts:
                 http=self._http,
                 limiter=self._limiter,
                 on_request=self._on_request,
+                timeout=httpx.Timeout(self._timeout, connect=min(5.0, self._timeout)),
+                backoff_base=self._backoff_base,
             )
             poller = InstancePoller(
                 client,

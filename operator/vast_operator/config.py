@@ -22,6 +22,8 @@ class Settings:
     max_price_per_hour: float | None = None
     requests_per_second: float = 2.0
     rate_limit_scale: float = 1.0
+    vast_timeout: float = 30.0
+    backoff_base: float = 1.0
     peering: str | None = None
     priority: int = 0
     log_format: str = "plain"
@@ -83,6 +85,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=float(env.get("VAST_OPERATOR_RATE_LIMIT_SCALE", "1")),
         help="multiply Vast's per-endpoint minimum intervals (0 disables; for simulators)",
     )
+    parser.add_argument(
+        "--vast-timeout",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_VAST_TIMEOUT", "30")),
+        help="seconds before a Vast API request is abandoned",
+    )
+    parser.add_argument(
+        "--backoff-base",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_BACKOFF_BASE", "1")),
+        help="first retry delay in seconds for 429 and 5xx answers (grows exponentially)",
+    )
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -106,6 +120,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_price_per_hour=args.max_price_per_hour,
         requests_per_second=args.requests_per_second,
         rate_limit_scale=args.rate_limit_scale,
+        vast_timeout=args.vast_timeout,
+        backoff_base=args.backoff_base,
         peering=args.peering,
         priority=args.priority,
         log_format=args.log_format,

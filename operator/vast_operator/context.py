@@ -56,11 +56,14 @@ class OperatorContext:
             poll_interval=settings.poll_interval,
             on_snapshot=self._on_snapshot,
             on_request=self.metrics.observe_request,
+            timeout=settings.vast_timeout,
+            backoff_base=settings.backoff_base,
         )
         self.tuning = tuning or Tuning(
             poll_interval=settings.poll_interval,
             global_price_cap=settings.max_price_per_hour,
             finalizer=settings.finalizer,
+            create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
         )
         self.instances = InstanceReconciler(
             self.accounts, kube, kopf_events, settings.api_key, self.tuning

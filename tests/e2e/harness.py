@@ -91,6 +91,10 @@ class OperatorProcess:
             "0",
             "--requests-per-second",
             "200",
+            "--vast-timeout",
+            "3",
+            "--backoff-base",
+            "0.2",
             *self.extra_args,
         ]
         log = self.log_path.open("ab")

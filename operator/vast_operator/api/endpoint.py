@@ -136,6 +136,7 @@ class VastEndpointStatus(StatusModel):
     workergroups: list[WorkergroupStatus] | None = Field(
         default=None, description="Workergroups with their Vast ids."
     )
+    creating_since: str | None = Field(default=None, description="When creation began.")
     conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
     observed_generation: int | None = Field(default=None, description="Generation acted on.")
 

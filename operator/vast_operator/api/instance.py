@@ -401,6 +401,17 @@ class VastInstanceStatus(StatusModel):
         default=None, description="When the current rental attempt began (RFC 3339)."
     )
     attempts: int | None = Field(default=None, description="Rentals tried so far.")
+    observed_at: str | None = Field(
+        default=None, description="When the operator last learned the instance id."
+    )
+    outcome_unknown_since: str | None = Field(
+        default=None,
+        description="A rent call failed without a clear answer at this time; no new rent "
+        "until Vast had time to act on it.",
+    )
+    retired_instance_ids: list[int] | None = Field(
+        default=None, description="Instances this object destroyed (never adopted again)."
+    )
     failed_machines: list[int] | None = Field(
         default=None, description="Machines that failed this object; never tried again."
     )

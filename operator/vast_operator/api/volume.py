@@ -107,6 +107,8 @@ class VastVolumeStatus(StatusModel):
     used_by: list[str] | None = Field(
         default=None, description="VastInstances (names) that mount this volume."
     )
+    creating_since: str | None = Field(default=None, description="When creation began.")
+    observed_at: str | None = Field(default=None, description="When the volume was first seen.")
     conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
     observed_generation: int | None = Field(default=None, description="Generation acted on.")
 

@@ -70,6 +70,9 @@ class Tuning:
     no_offer_interval: float = 60.0
     global_price_cap: float | None = None
     finalizer: str = "vast.ai/finalizer"
+    # After a rent whose outcome is unknown (timeout, 5xx, dropped connection), how long Vast
+    # may still be acting on it: no new rent until a listing that began this much later.
+    create_settle: float = 65.0
     delays: dict[str, float] = field(default_factory=lambda: dict(ERROR_DELAYS))
 
 
@@ -328,6 +331,23 @@ class InstanceReconciler:
             self._event(body, "Failed", msg, warning=True)
             return self.tuning.idle_interval * 10
 
+        unknown_since = parse_iso(w.get("outcomeUnknownSince"))
+        if unknown_since is not None:
+            settle_until = unknown_since + self.tuning.create_settle
+            wait = settle_until - self.clock()
+            if wait > 0:
+                w.set(
+                    phase=Phase.CREATING,
+                    message=f"the last rent may still land on Vast; checking again in {wait:.0f}s",
+                )
+                return min(wait + 0.1, self.tuning.busy_interval)
+            snap = await account.poller.snapshot(newer_than=settle_until)
+            inst, _ = self._managed(body, w, snap)
+            if inst is not None:
+                w.set(outcomeUnknownSince=None)
+                return await self._present(body, spec, w, account, inst)
+            w.set(outcomeUnknownSince=None)
+
         return await self._create(body, spec, w, account)
 
     async def _volume_pin(
@@ -439,7 +459,7 @@ class InstanceReconciler:
                 continue
             except verr.CreateOutcomeUnknownError as exc:
                 msg = f"rent of offer {offer.id} has an unknown outcome ({exc}); checking Vast"
-                w.set(message=msg)
+                w.set(message=msg, outcomeUnknownSince=iso(self.clock()))
                 w.synced(False, Reason.VAST_UNAVAILABLE, msg)
                 return self.tuning.busy_interval
             except verr.VastError as exc:
@@ -469,6 +489,7 @@ class InstanceReconciler:
     ) -> None:
         now = self.clock()
         w.set(
+            outcomeUnknownSince=None,
             instanceId=instance_id,
             offerId=offer.id,
             machineId=offer.machine_id,
@@ -510,6 +531,8 @@ class InstanceReconciler:
             self._event(body, "Adopted", f"found instance {inst.id} labelled for this object")
             w.set(
                 instanceId=inst.id,
+                outcomeUnknownSince=None,
+                observedAt=iso(now),
                 attempts=max(int(w.get("attempts") or 0), 1),
                 creatingSince=w.get("creatingSince") or iso(now),
             )

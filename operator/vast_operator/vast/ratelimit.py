@@ -1,0 +1,248 @@
+"""One rate limiter for every Vast call the process makes.
+
+Vast limits requests per endpoint and per identity, as a minimum interval between calls, and
+answers 429 without Retry-After (vast-api.md §3). The limiter therefore paces on two levels:
+
+1. per (identity, route template): a small token bucket whose refill interval is the documented
+   threshold of that route (`DEFAULT_ROUTE_LIMITS`; burst 1 = a plain minimum interval);
+2. process-wide: a requests-per-second token bucket shared by all identities and routes.
+
+Identity is a short SHA-256 digest of the API key, never the key. Routes limited per client IP
+rather than per key (offer search) share one identity (`"*"`).
+
+Waiting is fair: callers of the same (identity, route) queue FIFO on an `asyncio.Lock` (whose
+waiters are woken in order), and callers queue FIFO again for the global bucket. Nobody spins:
+a waiter sleeps exactly until its slot. A caller that waits for one route never blocks callers
+of other routes. `waits_total` and `wait_seconds_total` count the pacing for metrics.
+
+`scale` multiplies every route interval (tests use 0 to turn per-route pacing off), and `clock`
+and `sleep` can be replaced by a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_ROUTE_LIMITS",
+    "LimiterStats",
+    "RateLimiter",
+    "RouteLimit",
+    "default_limiter",
+    "identity_of",
+]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+SHARED_IDENTITY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLimit:
+    """`burst` calls at once, then one call per `interval` seconds."""
+
+    interval: float
+    burst: int = 1
+    per_identity: bool = True
+
+
+# Thresholds documented in the `x-rate-limit` of each OpenAPI file (vast-api.md §3), read as
+# "minimum seconds between calls for one identity". Offer search is "10 per minute per IP".
+DEFAULT_ROUTE_LIMITS: Mapping[str, RouteLimit] = {
+    "POST /api/v0/bundles/": RouteLimit(6.0, burst=3, per_identity=False),
+    "POST /api/v0/volumes/search/": RouteLimit(6.0, burst=3, per_identity=False),
+    "PUT /api/v0/asks/{id}/": RouteLimit(4.5),
+    "GET /api/v0/instances/{id}/": RouteLimit(2.0),
+    "GET /api/v1/instances/": RouteLimit(1.0),
+    "PUT /api/v0/instances/{id}/": RouteLimit(1.0),
+    "DELETE /api/v0/instances/{id}/": RouteLimit(3.0),
+    "PUT /api/v0/instances/reboot/{id}/": RouteLimit(1.0),
+    "PUT /api/v0/instances/recycle/{id}/": RouteLimit(1.0),
+    "PUT /api/v0/instances/bid_price/{id}/": RouteLimit(5.5),
+    "PUT /api/v0/instances/command/{id}/": RouteLimit(1.5),
+    "POST /api/v0/instances/{id}/ssh/": RouteLimit(1.0),
+    "DELETE /api/v0/instances/{id}/ssh/{key_id}/": RouteLimit(2.0),
+    "GET /api/v0/volumes": RouteLimit(5.5),
+    "PUT /api/v0/volumes/": RouteLimit(5.5),
+    "POST /api/v0/endptjobs/": RouteLimit(4.0),
+    "GET /api/v0/endptjobs/": RouteLimit(3.0),
+    "GET /api/v0/endptjobs/{id}/": RouteLimit(3.0),
+    "PUT /api/v0/endptjobs/{id}/": RouteLimit(2.0),
+    "DELETE /api/v0/endptjobs/{id}/": RouteLimit(3.0),
+    "POST /api/v0/autojobs/": RouteLimit(4.0),
+    "GET /api/v0/autojobs/": RouteLimit(2.0),
+    "PUT /api/v0/autojobs/{id}/": RouteLimit(2.0),
+    "DELETE /api/v0/autojobs/{id}/": RouteLimit(3.0),
+}
+# "About one request per second sustained" for routes without a documented threshold.
+DEFAULT_LIMIT = RouteLimit(1.0)
+
+
+def identity_of(api_key: str) -> str:
+    """A short, stable, non-reversible name for an API key (safe for logs and metrics)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterStats:
+    acquires_total: int
+    waits_total: int
+    wait_seconds_total: float
+
+
+class _Bucket:
+    """Token bucket state; callers serialise access through the owner's lock."""
+
+    __slots__ = ("capacity", "interval", "stamp", "tokens")
+
+    def __init__(self, interval: float, capacity: int, now: float) -> None:
+        self.interval = interval
+        self.capacity = float(capacity)
+        self.tokens = float(capacity)
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        if self.interval <= 0:
+            self.tokens = self.capacity
+        elif now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) / self.interval)
+        self.stamp = max(self.stamp, now)
+
+    def delay(self, now: float) -> float:
+        """Seconds until one token is available (0 when available now)."""
+        self.refill(now)
+        wait = max(0.0, self.stamp - now)
+        if self.tokens < 1.0 and self.interval > 0:
+            wait += (1.0 - self.tokens) * self.interval
+        return wait
+
+    def take(self, now: float) -> None:
+        self.refill(now)
+        self.tokens -= 1.0
+
+    def block_until(self, until: float, now: float) -> None:
+        """No token before `until`, and at most one then (used after a 429)."""
+        self.refill(now)
+        if until <= self.stamp:
+            return
+        natural = 1.0
+        if self.interval > 0:
+            natural = self.tokens + (until - self.stamp) / self.interval
+        self.tokens = min(1.0, self.capacity, natural)
+        self.stamp = until
+
+
+class RateLimiter:
+    """Paces calls per (identity, route) and globally; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        requests_per_second: float | None = 5.0,
+        burst: int = 5,
+        route_limits: Mapping[str, RouteLimit] = DEFAULT_ROUTE_LIMITS,
+        default_limit: RouteLimit = DEFAULT_LIMIT,
+        scale: float = 1.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if scale < 0:
+            raise ValueError("scale must be >= 0")
+        self._route_limits = dict(route_limits)
+        self._default_limit = default_limit
+        self._scale = scale
+        self._clock = clock
+        self._sleep = sleep
+        self._global = (
+            None
+            if requests_per_second is None
+            else _Bucket(1.0 / requests_per_second, max(1, burst), clock())
+        )
+        self._global_lock = asyncio.Lock()
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._acquires = 0
+        self._waits = 0
+        self._wait_seconds = 0.0
+
+    def limit_for(self, route: str) -> RouteLimit:
+        return self._route_limits.get(route, self._default_limit)
+
+    def _key(self, identity: str, route: str) -> tuple[str, str]:
+        limit = self.limit_for(route)
+        return (identity if limit.per_identity else SHARED_IDENTITY, route)
+
+    def _bucket(self, key: tuple[str, str]) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            limit = self.limit_for(key[1])
+            bucket = _Bucket(limit.interval * self._scale, limit.burst, self._clock())
+            self._buckets[key] = bucket
+        return bucket
+
+    async def acquire(self, identity: str, route: str) -> float:
+        """Wait for a slot on `route` for `identity`; returns the seconds waited."""
+        key = self._key(identity, route)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        started = self._clock()
+        async with lock:
+            bucket = self._bucket(key)
+            await self._wait_for(bucket)
+            if self._global is not None:
+                async with self._global_lock:
+                    await self._wait_for(self._global)
+                    self._global.take(self._clock())
+            bucket.take(self._clock())
+        waited = max(0.0, self._clock() - started)
+        self._acquires += 1
+        if waited > 0:
+            self._waits += 1
+            self._wait_seconds += waited
+        return waited
+
+    async def _wait_for(self, bucket: _Bucket) -> None:
+        # Each pass sleeps exactly the computed deficit; the loop only repeats when a 429
+        # deferred the bucket while we slept.
+        delay = bucket.delay(self._clock())
+        while delay > 0:
+            await self._sleep(delay)
+            delay = bucket.delay(self._clock())
+
+    def defer(self, identity: str, route: str, seconds: float) -> None:
+        """Hold every caller of (identity, route) back for `seconds` (called after a 429)."""
+        if seconds <= 0:
+            return
+        key = self._key(identity, route)
+        now = self._clock()
+        self._bucket(key).block_until(now + seconds, now)
+
+    def stats(self) -> LimiterStats:
+        return LimiterStats(
+            acquires_total=self._acquires,
+            waits_total=self._waits,
+            wait_seconds_total=self._wait_seconds,
+        )
+
+    @property
+    def waits_total(self) -> int:
+        return self._waits
+
+    @property
+    def wait_seconds_total(self) -> float:
+        return self._wait_seconds
+
+
+_default: RateLimiter | None = None
+
+
+def default_limiter() -> RateLimiter:
+    """The process-wide limiter used by every `VastClient` that is not given one."""
+    global _default  # noqa: PLW0603 - one limiter per process is the point
+    if _default is None:
+        _default = RateLimiter()
+    return _default

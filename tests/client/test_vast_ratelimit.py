@@ -1,0 +1,176 @@
+"""The shared rate limiter, on a virtual clock: pacing per (key, route), globally, FIFO, 429s.
+
+Nothing here sleeps for real; `VirtualTime` advances its clock to the next sleeper's wake-up
+only when every task is blocked, so the assertions are on virtual timestamps, not durations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable
+
+import pytest
+
+from vast_operator.vast.ratelimit import RateLimiter, RouteLimit, identity_of
+
+A = identity_of("key-a")
+B = identity_of("key-b")
+ROUTE = "GET /api/v0/instances/{id}/"
+OTHER = "PUT /api/v0/instances/{id}/"
+
+
+class VirtualTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._seq), future))
+        await future
+
+    async def run(self, *aws: Awaitable[float]) -> list[float]:
+        tasks = [asyncio.ensure_future(aw) for aw in aws]
+        while not all(task.done() for task in tasks):
+            for _ in range(20):  # let every runnable task reach its next await
+                await asyncio.sleep(0)
+            if self._sleepers and not all(task.done() for task in tasks):
+                wake, _, future = heapq.heappop(self._sleepers)
+                if not future.done():  # a cancelled sleeper does not move the clock
+                    self.now = max(self.now, wake)
+                    future.set_result(None)
+        return [task.result() for task in tasks]
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    return VirtualTime()
+
+
+def limiter(vt: VirtualTime, **kwargs: object) -> RateLimiter:
+    options: dict[str, object] = {
+        "requests_per_second": None,
+        "route_limits": {ROUTE: RouteLimit(2.0), OTHER: RouteLimit(1.0)},
+        "clock": vt.clock,
+        "sleep": vt.sleep,
+    }
+    options.update(kwargs)
+    return RateLimiter(**options)  # type: ignore[arg-type]
+
+
+async def stamped(vt: VirtualTime, lim: RateLimiter, identity: str, route: str) -> float:
+    await lim.acquire(identity, route)
+    return vt.now
+
+
+async def test_one_route_and_key_is_paced_at_its_documented_interval(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    times = await vt.run(*(stamped(vt, lim, A, ROUTE) for _ in range(4)))
+    assert times == [0.0, 2.0, 4.0, 6.0]
+
+
+async def test_other_routes_and_other_keys_are_not_held_back(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    times = await vt.run(
+        stamped(vt, lim, A, ROUTE),
+        stamped(vt, lim, A, ROUTE),
+        stamped(vt, lim, A, OTHER),
+        stamped(vt, lim, B, ROUTE),
+    )
+    assert times == [0.0, 2.0, 0.0, 0.0]
+
+
+async def test_waiters_are_served_first_come_first_served(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    order: list[int] = []
+
+    async def call(n: int) -> float:
+        await lim.acquire(A, ROUTE)
+        order.append(n)
+        return vt.now
+
+    await vt.run(*(call(n) for n in range(6)))
+    assert order == list(range(6))
+
+
+async def test_the_global_bucket_caps_all_routes_and_keys_together(vt: VirtualTime) -> None:
+    lim = limiter(
+        vt, requests_per_second=2.0, burst=2, route_limits={}, default_limit=RouteLimit(0)
+    )
+    routes = [f"GET /r{n}" for n in range(6)]
+    times = await vt.run(*(stamped(vt, lim, A, route) for route in routes))
+    assert times == [0.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+async def test_scale_zero_turns_route_pacing_off(vt: VirtualTime) -> None:
+    lim = limiter(vt, scale=0.0)
+    times = await vt.run(*(stamped(vt, lim, A, ROUTE) for _ in range(5)))
+    assert times == [0.0] * 5
+    assert lim.stats().waits_total == 0
+
+
+async def test_scale_shrinks_every_interval(vt: VirtualTime) -> None:
+    lim = limiter(vt, scale=0.25)
+    times = await vt.run(*(stamped(vt, lim, A, ROUTE) for _ in range(3)))
+    assert times == [0.0, 0.5, 1.0]
+
+
+async def test_routes_limited_per_ip_share_one_bucket_across_keys(vt: VirtualTime) -> None:
+    search = "POST /api/v0/bundles/"
+    lim = limiter(vt, route_limits={search: RouteLimit(6.0, burst=2, per_identity=False)})
+    times = await vt.run(*(stamped(vt, lim, key, search) for key in (A, B, A, B)))
+    assert times == [0.0, 0.0, 6.0, 12.0]
+
+
+async def test_a_429_defers_every_caller_of_that_route(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    await vt.run(stamped(vt, lim, A, ROUTE))
+    lim.defer(A, ROUTE, 10.0)
+    times = await vt.run(
+        stamped(vt, lim, A, ROUTE), stamped(vt, lim, A, ROUTE), stamped(vt, lim, B, ROUTE)
+    )
+    assert times == [10.0, 12.0, 0.0]
+
+
+async def test_unknown_routes_get_the_default_interval(vt: VirtualTime) -> None:
+    lim = limiter(vt, default_limit=RouteLimit(1.5))
+    times = await vt.run(*(stamped(vt, lim, A, "GET /api/v0/whatever") for _ in range(3)))
+    assert times == [0.0, 1.5, 3.0]
+
+
+async def test_waiting_is_counted_for_metrics(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    await vt.run(*(stamped(vt, lim, A, ROUTE) for _ in range(3)))
+    stats = lim.stats()
+    assert stats.acquires_total == 3
+    assert stats.waits_total == 2
+    assert stats.wait_seconds_total == pytest.approx(2.0 + 4.0)
+    assert lim.waits_total == 2
+
+
+async def test_a_cancelled_waiter_does_not_block_the_queue(vt: VirtualTime) -> None:
+    lim = limiter(vt)
+    await vt.run(stamped(vt, lim, A, ROUTE))
+    doomed = asyncio.ensure_future(lim.acquire(A, ROUTE))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    times = await vt.run(stamped(vt, lim, A, ROUTE))
+    assert times == [2.0]
+
+
+def test_identity_is_a_hash_not_the_key() -> None:
+    key = "secret-api-key-123"
+    assert key not in identity_of(key)
+    assert identity_of(key) == identity_of(key)
+    assert identity_of(key) != identity_of(key + "x")
+
+
+def test_negative_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        RateLimiter(scale=-1)
