@@ -94,11 +94,16 @@ class Demo:
             _spawn(
                 [
                     str(self.bin / "vast-sim"),
-                    "--host", "127.0.0.1",
-                    "--port", str(config["sim_port"]),
-                    "--api-key", config["api_key"],
-                    "--boot-seconds", "5",
-                    "--state-file", str(self.dir / "sim-state.json"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(config["sim_port"]),
+                    "--api-key",
+                    config["api_key"],
+                    "--boot-seconds",
+                    "5",
+                    "--state-file",
+                    str(self.dir / "sim-state.json"),
                 ],
                 self.dir / "sim.log",
                 self.dir / "sim.pid",
@@ -113,23 +118,34 @@ class Demo:
         self.kubectl("create", "namespace", OPERATOR_NS, check=False)
         rendered = subprocess.run(
             [
-                str(self.tools.helm), "template", "demo", str(ROOT / "deploy/helm/vast-operator"),
-                "--namespace", OPERATOR_NS, "--set", "crds.enabled=false",
-                "--show-only", "templates/serviceaccount.yaml",
-                "--show-only", "templates/rbac.yaml",
+                str(self.tools.helm),
+                "template",
+                "demo",
+                str(ROOT / "deploy/helm/vast-operator"),
+                "--namespace",
+                OPERATOR_NS,
+                "--set",
+                "crds.enabled=false",
+                "--show-only",
+                "templates/serviceaccount.yaml",
+                "--show-only",
+                "templates/rbac.yaml",
             ],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         self.kubectl("apply", "-n", OPERATOR_NS, "-f", "-", input=rendered)
         sa = "demo-vast-operator"
-        token = self.kubectl(
-            "create", "token", sa, "-n", OPERATOR_NS, "--duration", "24h"
-        ).strip()
+        token = self.kubectl("create", "token", sa, "-n", OPERATOR_NS, "--duration", "24h").strip()
         op_kubeconfig = self.dir / "operator-kubeconfig"
         admin = json.loads(self.kubeconfig.read_text())
         admin["users"] = [{"name": "operator", "user": {"token": token}}]
         admin["contexts"] = [
-            {"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"}}
+            {
+                "name": "operator",
+                "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"},
+            }
         ]
         admin["current-context"] = "operator"
         op_kubeconfig.write_text(json.dumps(admin))
@@ -137,13 +153,21 @@ class Demo:
 
         if not _alive(self.dir / "operator.pid"):
             print("starting the operator")
-            op_env = dict(env, KUBECONFIG=str(op_kubeconfig), VAST_URL=sim_url,
-                          VAST_API_KEY=config["api_key"])
+            op_env = dict(
+                env, KUBECONFIG=str(op_kubeconfig), VAST_URL=sim_url, VAST_API_KEY=config["api_key"]
+            )
             _spawn(
                 [
-                    str(self.bin / "vast-operator"), "run",
-                    "--poll-interval", "2", "--rate-limit-scale", "0",
-                    "--liveness-port", "0", "--metrics-port", "0",
+                    str(self.bin / "vast-operator"),
+                    "run",
+                    "--poll-interval",
+                    "2",
+                    "--rate-limit-scale",
+                    "0",
+                    "--liveness-port",
+                    "0",
+                    "--metrics-port",
+                    "0",
                 ],
                 self.dir / "operator.log",
                 self.dir / "operator.pid",

@@ -9,10 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import sys
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from harness import ROOT, Kubectl, OperatorProcess, VastView, wait_for
 from vast_sim.testing import RunningSim, run_sim_subprocess
 
@@ -32,9 +28,7 @@ def crds(cluster) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster, crds) -> Path:  # type: ignore[no-untyped-def]
     """A kubeconfig with the token of the chart's ServiceAccount: the chart's RBAC, no more."""
-    cluster.apply_yaml(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}
-    )
+    cluster.apply_yaml({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}})
     rendered = cluster.helm(
         "template",
         RELEASE,
@@ -97,8 +91,13 @@ def operator(
         if not proc.alive:
             proc.start()
         k.cluster.kubectl(
-            "delete", "vastinstances,vastvolumes,vastendpoints", "--all", "-n", namespace,
-            "--wait=false", check=False,
+            "delete",
+            "vastinstances,vastvolumes,vastendpoints",
+            "--all",
+            "-n",
+            namespace,
+            "--wait=false",
+            check=False,
         )
         wait_for(
             "the test's objects to be deleted",

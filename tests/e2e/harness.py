@@ -63,9 +63,7 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("VAST_", "KUBECONFIG"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAST_", "KUBECONFIG"))}
         env.update(
             KUBECONFIG=str(self.kubeconfig),
             VAST_URL=self.vast_url,
@@ -175,8 +173,14 @@ class Kubectl:
 
     def delete(self, kind: str, name: str, wait: bool = False) -> None:
         self.cluster.kubectl(
-            "delete", kind, name, "-n", self.namespace, f"--wait={str(wait).lower()}",
-            "--ignore-not-found", check=False,
+            "delete",
+            kind,
+            name,
+            "-n",
+            self.namespace,
+            f"--wait={str(wait).lower()}",
+            "--ignore-not-found",
+            check=False,
         )
 
     def patch(self, kind: str, name: str, patch: dict[str, Any]) -> None:

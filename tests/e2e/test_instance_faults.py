@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from harness import Kubectl, OperatorProcess, VastView, instance_manifest, wait_for
 
 KIND = "vastinstances"

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from harness import Kubectl, instance_manifest
 
 GOOD = instance_manifest("good")
@@ -62,7 +63,15 @@ INVALID = [
     ),
     (
         "env entry with value and valueFrom",
-        _set(env=[{"name": "A", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]),
+        _set(
+            env=[
+                {
+                    "name": "A",
+                    "value": "x",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                }
+            ]
+        ),
         "exactly one of value or valueFrom",
     ),
     (
