@@ -1,0 +1,401 @@
+"""Helpers for test suites that need a running Vast simulator.
+
+Two ways to get one, both yielding a `RunningSim`:
+
+    from vast_sim.testing import run_sim_subprocess, run_sim_in_thread
+
+    with run_sim_subprocess(boot_seconds=0) as sim:      # real `vast-sim` process
+        httpx.get(f"{sim.api_url}/users/current", headers=sim.headers)
+        sim.admin.fault("429_detail", route="PUT /api/v0/asks/{id}/", count=2)
+        assert sim.admin.counters()["routes"]["GET /api/v0/users/current/"] == 1
+
+    with run_sim_in_thread(boot_seconds=0) as sim:       # same server, in this process
+        sim.world.instances                               # direct access to the world
+
+`run_sim_subprocess` starts `python -m vast_sim` (the `vast-sim` entry point) on a free port
+(`--port 0`, the server reports the port it bound, so there is no port race), waits until it
+accepts connections and stops it with SIGTERM on exit. `start_sim_subprocess` does the same
+without a context manager, for tests that kill and restart the simulator themselves.
+
+`RunningSim.admin` (a `SimAdmin`) wraps the /_sim/ admin API with a small synchronous httpx
+client, usable from sync and async tests alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from vast_sim.cli import READY_PREFIX
+from vast_sim.config import SimConfig
+
+DEFAULT_TEST_API_KEY = "test-vast-key"
+
+
+class SimAdmin:
+    """Synchronous client of the simulator's /_sim/ admin API."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_sim/{path}", json=body, timeout=self.timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def health(self) -> bool:
+        try:
+            return bool(self._request("GET", "health").get("ok"))
+        except httpx.HTTPError:
+            return False
+
+    def state(self) -> dict[str, Any]:
+        """The whole world: machines, instances, volumes, endpoints, ... (see docs)."""
+        result: dict[str, Any] = self._request("GET", "state")
+        return result
+
+    def reset(self, seed: int | None = None, num_machines: int | None = None) -> dict[str, Any]:
+        """Fresh market from the seed; instances, volumes, counters and faults all cleared."""
+        body: dict[str, Any] = {}
+        if seed is not None:
+            body["seed"] = seed
+        if num_machines is not None:
+            body["num_machines"] = num_machines
+        result: dict[str, Any] = self._request("POST", "reset", body)
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        """{"total": N, "routes": {"PUT /api/v0/asks/{id}/": n, ...}}"""
+        result: dict[str, Any] = self._request("GET", "counters")
+        return result
+
+    def count(self, route: str) -> int:
+        """Requests seen on one route, e.g. count("GET /api/v1/instances/")."""
+        return int(self.counters()["routes"].get(route, 0))
+
+    def reset_counters(self) -> None:
+        self._request("POST", "counters/reset")
+
+    def config(self, **changes: Any) -> dict[str, Any]:
+        """Read the config, or change boot_seconds, enforce_rate_limits, rate_limits, credit,
+        timeout_seconds."""
+        result: dict[str, Any] = (
+            self._request("POST", "config", changes) if changes else self._request("GET", "config")
+        )
+        return result
+
+    def fault(
+        self,
+        kind: str,
+        route: str | None = None,
+        count: int = 1,
+        seconds: float | None = None,
+        status: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue a fault for the next `count` requests on `route` ("*" or omitted: any route;
+        for offer_vanish/create_error_allocates the create route)."""
+        spec: dict[str, Any] = {"kind": kind, "count": count}
+        if route is not None:
+            spec["route"] = route
+        if seconds is not None:
+            spec["seconds"] = seconds
+        if status is not None:
+            spec["status"] = status
+        added: dict[str, Any] = self._request("POST", "faults", spec)["added"][0]
+        return added
+
+    def faults(self) -> list[dict[str, Any]]:
+        pending: list[dict[str, Any]] = self._request("GET", "faults")["faults"]
+        return pending
+
+    def clear_faults(self) -> None:
+        self._request("DELETE", "faults")
+
+    def set_status(
+        self, instance_id: int, actual_status: str | None, status_msg: str | None = None
+    ) -> dict[str, Any]:
+        """Force an instance into a status ("exited", "offline", "unknown", "created", ...)."""
+        body = {"actual_status": actual_status, "status_msg": status_msg}
+        row: dict[str, Any] = self._request("POST", f"instances/{instance_id}/status", body)[
+            "instance"
+        ]
+        return row
+
+    def instance(self, instance_id: int) -> dict[str, Any] | None:
+        """{"instance": <row>, "ssh_keys": [...], "api_key": ..., "phase": ...} or None."""
+        response = httpx.get(f"{self.url}/_sim/instances/{instance_id}", timeout=self.timeout)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def instance_ssh_keys(self, instance_id: int) -> list[str]:
+        """Public keys attached to an instance ([] when the instance does not exist)."""
+        found = self.instance(instance_id)
+        if found is None:
+            return []
+        return [str(k["public_key"]) for k in found["ssh_keys"]]
+
+    def destroy_instance(self, instance_id: int) -> None:
+        """Destroy an instance behind the client's back."""
+        self._request("POST", f"instances/{instance_id}/destroy")
+
+    def never_boot(self, machine_id: int, enabled: bool = True) -> None:
+        self._request("POST", f"machines/{machine_id}/never_boot", {"enabled": enabled})
+
+    def oci_error(self, machine_id: int, enabled: bool = True) -> None:
+        self._request("POST", f"machines/{machine_id}/oci_error", {"enabled": enabled})
+
+    def set_listed(self, machine_id: int, listed: bool) -> None:
+        self._request("POST", f"machines/{machine_id}/listed", {"enabled": listed})
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move simulated time forward (boot timers, durations); returns the new now."""
+        return float(self._request("POST", "clock", {"advance": seconds})["now"])
+
+    def save(self) -> None:
+        """Write the --state-file right now."""
+        self._request("POST", "save")
+
+
+@dataclass
+class RunningSim:
+    """A simulator that is up: where it is, its key, and its admin API."""
+
+    url: str
+    api_key: str
+    admin: SimAdmin
+    process: subprocess.Popen[bytes] | None = None
+    state_file: str | None = None
+    log_path: str | None = None
+    app: Any = None  # the Starlette app when running in-thread
+    _server: Any = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def api_url(self) -> str:
+        """Base of the v0 API, e.g. http://127.0.0.1:PORT/api/v0"""
+        return f"{self.url}/api/v0"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def world(self) -> Any:
+        """The in-process `World` (only for run_sim_in_thread)."""
+        if self.app is None:
+            raise RuntimeError("the world is only reachable for in-thread simulators")
+        return self.app.state.sim.world
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An httpx.Client with base_url=url and the Bearer header."""
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return httpx.Client(base_url=self.url, headers=headers, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, **kwargs)
+
+    def logs(self) -> str:
+        if self.log_path and os.path.exists(self.log_path):
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        """Stop the simulator (subprocess: send `sig`, wait, kill if needed). Returns the exit
+        code of a subprocess."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            return self.process.returncode
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._thread is not None:
+                self._thread.join(timeout)
+        return None
+
+
+def _read_ready_line(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    buffer = b""
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return None
+            if not selector.select(timeout=0.1):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                return None
+            buffer += chunk
+            for line in buffer.decode(errors="replace").splitlines():
+                if line.startswith(READY_PREFIX):
+                    return line[len(READY_PREFIX) :].strip()
+    finally:
+        selector.close()
+    return None
+
+
+def start_sim_subprocess(
+    port: int | None = None,
+    api_key: str = DEFAULT_TEST_API_KEY,
+    boot_seconds: float = 0.0,
+    state_file: str | None = None,
+    seed: int = 0,
+    num_machines: int | None = None,
+    enforce_rate_limits: bool = False,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> RunningSim:
+    """Start `vast-sim` in a subprocess and wait until it serves; call `.stop()` when done."""
+    args = [
+        sys.executable,
+        "-m",
+        "vast_sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port or 0),
+        "--api-key",
+        api_key,
+        "--boot-seconds",
+        str(boot_seconds),
+        "--seed",
+        str(seed),
+    ]
+    if state_file:
+        args += ["--state-file", str(state_file)]
+    if num_machines is not None:
+        args += ["--num-machines", str(num_machines)]
+    if enforce_rate_limits:
+        args.append("--enforce-rate-limits")
+    args += list(extra_args)
+    log_fd, log_path = tempfile.mkstemp(prefix="vast-sim-", suffix=".log")
+    proc_env = dict(os.environ if env is None else env)
+    proc_env.setdefault("PYTHONUNBUFFERED", "1")
+    with os.fdopen(log_fd, "wb") as log_file:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log_file, env=proc_env)
+    url = _read_ready_line(proc, time.monotonic() + startup_timeout)
+    sim = RunningSim(
+        url=url or "",
+        api_key=api_key,
+        admin=SimAdmin(url or "http://127.0.0.1:0"),
+        process=proc,
+        state_file=state_file,
+        log_path=log_path,
+    )
+    if url is None:
+        sim.stop(signal.SIGKILL, 5)
+        raise RuntimeError(f"vast-sim did not start: {' '.join(args)}\n{sim.logs()}")
+    return sim
+
+
+@contextlib.contextmanager
+def run_sim_subprocess(
+    port: int | None = None,
+    api_key: str = DEFAULT_TEST_API_KEY,
+    boot_seconds: float = 0.0,
+    state_file: str | None = None,
+    seed: int = 0,
+    num_machines: int | None = None,
+    enforce_rate_limits: bool = False,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[RunningSim]:
+    """`vast-sim` as a subprocess for the duration of the block (SIGTERM on exit)."""
+    sim = start_sim_subprocess(
+        port=port,
+        api_key=api_key,
+        boot_seconds=boot_seconds,
+        state_file=state_file,
+        seed=seed,
+        num_machines=num_machines,
+        enforce_rate_limits=enforce_rate_limits,
+        extra_args=extra_args,
+        env=env,
+        startup_timeout=startup_timeout,
+    )
+    try:
+        yield sim
+    finally:
+        sim.stop()
+        if sim.log_path:
+            with contextlib.suppress(OSError):
+                os.unlink(sim.log_path)
+
+
+@contextlib.contextmanager
+def run_sim_in_thread(config: SimConfig | None = None, **overrides: Any) -> Iterator[RunningSim]:
+    """The simulator served by uvicorn in a background thread of this process.
+
+    `overrides` set SimConfig fields (api_key, boot_seconds, seed, num_machines, ...). The
+    default api_key is DEFAULT_TEST_API_KEY and the default boot_seconds is 0.
+    """
+    import uvicorn
+
+    from vast_sim.app import create_app
+
+    cfg = config or SimConfig(api_key=DEFAULT_TEST_API_KEY, boot_seconds=0.0)
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    app = create_app(cfg)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="vast-sim", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("in-thread vast-sim did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    sim = RunningSim(
+        url=url,
+        api_key=cfg.api_key,
+        admin=SimAdmin(url),
+        state_file=cfg.state_file,
+        app=app,
+        _server=server,
+        _thread=thread,
+    )
+    try:
+        yield sim
+    finally:
+        sim.stop()

@@ -1,0 +1,75 @@
+"""Fixtures for the simulator's own tests.
+
+* ``world`` / ``clock``: a `World` with a hand-driven clock (lifecycle and query tests).
+* ``app`` / ``api``: the app in-process behind an httpx ASGI transport (fast HTTP tests).
+* ``served``: one in-thread uvicorn server per module, reset per test (faults that need a
+  real socket: drop, timeout).
+* ``sim_process``: one `vast-sim` subprocess per module (the CLI tests), via
+  `vast_sim.testing.run_sim_subprocess`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sim_test_support import KEY, NUM_MACHINES, Clock
+from starlette.applications import Starlette
+
+from vast_sim.app import Sim, create_app
+from vast_sim.config import SimConfig
+from vast_sim.state import World
+from vast_sim.testing import RunningSim, run_sim_in_thread, run_sim_subprocess
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def world(clock: Clock) -> World:
+    return World(SimConfig(api_key=KEY, boot_seconds=10.0, num_machines=NUM_MACHINES), clock)
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return create_app(SimConfig(api_key=KEY, boot_seconds=0.0, num_machines=NUM_MACHINES))
+
+
+@pytest.fixture
+def sim(app: Starlette) -> Sim:
+    result: Sim = app.state.sim
+    return result
+
+
+@pytest.fixture
+async def api(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated client of the in-process app (base http://vast.test)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://vast.test",
+        headers={"Authorization": f"Bearer {KEY}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def served_module() -> Iterator[RunningSim]:
+    with run_sim_in_thread(api_key=KEY, num_machines=NUM_MACHINES) as running:
+        yield running
+
+
+@pytest.fixture
+def served(served_module: RunningSim) -> RunningSim:
+    served_module.admin.reset()
+    served_module.admin.config(boot_seconds=0, enforce_rate_limits=False)
+    return served_module
+
+
+@pytest.fixture(scope="module")
+def sim_process() -> Iterator[RunningSim]:
+    with run_sim_subprocess(api_key=KEY, boot_seconds=0, num_machines=NUM_MACHINES) as running:
+        yield running
