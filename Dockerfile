@@ -1,6 +1,6 @@
-# syntax=docker/dockerfile:1
 # vast-operator image: `vast-operator run` by default; `vast-sim` (the Vast API simulator) is in
 # the same image. Build: docker build -t vast-operator:0.1.0 .
+# (No `# syntax=` line: the built-in frontend suffices, so BuildKit needs no registry either.)
 #
 # BASE_IMAGE must be a Debian-based image with python3 (>= 3.11) and its venv module; the final
 # stage reuses it, so a local base (e.g. debootstrap + `docker import`) works without a registry.
@@ -8,17 +8,21 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------- builder
 FROM ${BASE_IMAGE} AS builder
-# Optional package index settings for builds behind a mirror.
+# Optional package index settings for builds behind a mirror, or offline from a wheelhouse
+# (PIP_NO_INDEX=1 PIP_FIND_LINKS=<URL of a folder of wheels>; see docs/image.md).
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/vast-operator
 WORKDIR /src
 # Only what the package needs: pyproject, README (its long description) and the source root.
-COPY pyproject.toml README.md ./
+# (`README.m[d]`: the README is optional - a pattern that matches nothing copies nothing.)
+COPY pyproject.toml README.m[d] ./
 COPY operator/ ./operator/
 # pip compiles the .pyc files at install time (the root filesystem is read-only at run time).
 RUN /opt/vast-operator/bin/pip install . \
