@@ -68,6 +68,10 @@ class Snapshot:
 class SnapshotUnavailable(Exception):
     """No listing newer than the one asked for could be made (the last error says why)."""
 
+    def __init__(self, message: str, error: VastError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
 
 class InstancePoller:
     """Lists instances every `interval` seconds, or sooner when someone needs fresher data."""
@@ -156,13 +160,13 @@ class InstancePoller:
             while not fresh_enough():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SnapshotUnavailable(str(self.last_error or "timed out"))
+                    raise SnapshotUnavailable(str(self.last_error or "timed out"), self.last_error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=remaining)
                 if self.last_error is not None and not fresh_enough():
                     errors_seen += 1
                     if errors_seen >= 2:
-                        raise SnapshotUnavailable(str(self.last_error))
+                        raise SnapshotUnavailable(str(self.last_error), self.last_error)
                     self._wakeup.set()
         assert self._snapshot is not None
         return self._snapshot

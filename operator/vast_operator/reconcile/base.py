@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from ..api.common import ANNOTATION_PAUSED, CredentialsRef
 from ..kube import Kube
+from ..poller import SnapshotUnavailable
 from ..vast import errors as verr
 from .conditions import SYNCED, Reason, set_condition
 
@@ -137,6 +138,8 @@ ERROR_DELAYS = {
 
 def record_error(w: StatusWriter, exc: Exception) -> float:
     """Record a failed call in the Synced condition and say when to try again."""
+    if isinstance(exc, SnapshotUnavailable) and exc.error is not None:
+        exc = exc.error
     if isinstance(exc, CredentialsMissing):
         reason, msg = Reason.CREDENTIALS_NOT_FOUND, str(exc)
     elif isinstance(exc, verr.AuthenticationError):

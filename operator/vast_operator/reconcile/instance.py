@@ -248,8 +248,10 @@ class InstanceReconciler:
             if found is None:
                 w.synced(False, Reason.INSTANCE_LOST, f"instance {adopt} to adopt does not exist")
                 return self.tuning.idle_interval
-            await client.label_instance(found.id, label_for(body["metadata"]["uid"]))
+            # Record it before labelling: from here on, deleting the object destroys it.
             w.set(instanceId=found.id, observedAt=iso(now), creatingSince=None)
+            await w.flush()
+            await client.label_instance(found.id, label_for(body["metadata"]["uid"]))
             self._event(body, "Adopted", f"adopted existing Vast instance {found.id}")
 
         snap = await self._snapshot(account, w)
@@ -735,6 +737,20 @@ class InstanceReconciler:
 
     # --- deletion -------------------------------------------------------------------------
 
+    @staticmethod
+    def _ever_rented(w: StatusWriter) -> bool:
+        return any(
+            w.get(key)
+            for key in (
+                "instanceId",
+                "offerId",
+                "creatingSince",
+                "outcomeUnknownSince",
+                "attempts",
+                "retiredInstanceIds",
+            )
+        )
+
     async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
         """Destroy everything this object rented. (True, msg) when Vast confirms it is gone."""
         meta = body["metadata"]
@@ -751,6 +767,11 @@ class InstanceReconciler:
             msg = f"deletionPolicy Orphan: instance {w.get('instanceId')} left running on Vast"
             self._event(body, "Orphaned", msg, warning=True)
             return True, msg
+        if not self._ever_rented(w):
+            # Intent is written before every rent, so an object whose status never recorded
+            # one cannot own anything on Vast: nothing to destroy, even with a broken key.
+            self.deleting.discard(uid)
+            return True, "nothing was ever rented for this object"
         try:
             account = await self._account(body, spec)
             started = self.clock()
