@@ -171,7 +171,11 @@ class VastRoute(Route):
             if fault.kind in CREATE_KINDS:
                 call.fault = fault
             elif fault.kind == "slow":
-                await asyncio.sleep(fault.seconds if fault.seconds is not None else 2.0)
+                # Like a real server, finish the work even if the client hangs up meanwhile.
+                await request.body()
+                seconds = fault.seconds if fault.seconds is not None else 2.0
+                work = asyncio.ensure_future(self._after(seconds, call))
+                return await asyncio.shield(work)
             elif fault.kind == "timeout":
                 seconds = fault.seconds if fault.seconds is not None else sim.config.timeout_seconds
                 await asyncio.sleep(seconds)
@@ -180,12 +184,20 @@ class VastRoute(Route):
                 raise DropConnection()
             else:
                 return _fault_response(fault, sim.limiter.interval(route))
+        return await self._handle(call)
+
+    async def _after(self, seconds: float, call: Call) -> Response:
+        await asyncio.sleep(seconds)
+        return await self._handle(call)
+
+    async def _handle(self, call: Call) -> Response:
+        sim = self.sim
         try:
             _check_auth(call, self.auth)
             if sim.config.enforce_rate_limits:
-                threshold = sim.limiter.check(route, call.identity)
+                threshold = sim.limiter.check(call.route, call.identity)
                 if threshold is not None:
-                    return too_frequent(style_for(route), threshold)
+                    return too_frequent(style_for(call.route), threshold)
             return await self.handler(call)
         except VastError as exc:
             return JSONResponse(exc.body, status_code=exc.status)

@@ -1,0 +1,130 @@
+"""Adoption, pause, lifetime, interruptible bids and price caps, end to end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness import Kubectl, OperatorProcess, VastView, instance_manifest, wait_for
+
+KIND = "vastinstances"
+
+
+def rent_by_hand(sim: Any, gpu: str = "RTX 3090") -> int:
+    """Rent an instance the way a user would with the CLI (not through the operator)."""
+    with sim.client() as http:
+        query = {
+            "gpu_name": {"eq": gpu},
+            "rentable": {"eq": True},
+            "order": [["dph_total", "asc"]],
+            "limit": 1,
+        }
+        offer = http.post("/api/v0/bundles/", json=query).raise_for_status().json()["offers"][0]
+        body = {"client_id": "me", "image": "vastai/base-image:latest", "disk": 16, "env": {}}
+        answer = http.put(f"/api/v0/asks/{offer['id']}/", json=body).raise_for_status().json()
+    return int(answer["new_contract"])
+
+
+def test_existing_instance_is_adopted_through_the_annotation(
+    k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
+) -> None:
+    instance_id = rent_by_hand(sim)
+    before = sim.admin.count("PUT /api/v0/asks/{id}/")
+    manifest = instance_manifest("adopted", offer={"query": {"gpuName": "RTX 3090", "numGpus": 1}})
+    manifest["metadata"]["annotations"] = {"vast.ai/instance-id": str(instance_id)}
+    k.apply(manifest)
+    status = k.wait_phase(KIND, "adopted", "Running")
+    assert status["instanceId"] == instance_id
+    assert sim.admin.count("PUT /api/v0/asks/{id}/") == before  # nothing new rented
+    uid = str(k.get(KIND, "adopted")["metadata"]["uid"])  # type: ignore[index]
+    assert [i["id"] for i in vast.instances_for(uid)] == [instance_id]
+    k.delete(KIND, "adopted")
+    k.wait_gone(KIND, "adopted")
+    assert instance_id not in {i["id"] for i in vast.instances()}
+
+
+def test_paused_object_is_left_alone_until_unpaused(
+    k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
+) -> None:
+    manifest = instance_manifest("paused")
+    manifest["metadata"]["annotations"] = {"vast.ai/paused": "true"}
+    k.apply(manifest)
+    cond = wait_for(
+        "Paused condition",
+        lambda: (
+            c if (c := k.condition(KIND, "paused", "Synced")) and c["reason"] == "Paused" else None
+        ),
+    )
+    assert cond["status"] == "False"
+    time.sleep(3)
+    uid = str(k.get(KIND, "paused")["metadata"]["uid"])  # type: ignore[index]
+    assert vast.instances_for(uid) == []
+    k.cluster.kubectl(
+        "annotate", KIND, "paused", "-n", k.namespace, "vast.ai/paused-", "--overwrite"
+    )
+    k.wait_phase(KIND, "paused", "Running")
+    assert len(vast.instances_for(uid)) == 1
+
+
+def test_lifetime_destroys_the_instance_and_keeps_the_object(
+    k: Kubectl, operator: OperatorProcess, vast: VastView
+) -> None:
+    k.apply(instance_manifest("shortlived", lifetime="4s"))
+    k.wait_phase(KIND, "shortlived", "Running")
+    uid = str(k.get(KIND, "shortlived")["metadata"]["uid"])  # type: ignore[index]
+    status = k.wait_phase(KIND, "shortlived", "Stopped", timeout=60)
+    assert status.get("expiredAt")
+    ready = k.condition(KIND, "shortlived", "Ready")
+    assert ready is not None and ready["reason"] == "LifetimeExpired"
+    assert vast.instances_for(uid) == []
+    time.sleep(3)
+    assert vast.instances_for(uid) == []  # not rented again
+
+
+def test_interruptible_instance_is_a_bid_at_the_given_price(
+    k: Kubectl, operator: OperatorProcess, vast: VastView
+) -> None:
+    k.apply(instance_manifest("bid", type="interruptible", bidPerHour=0.9, maxPricePerHour=1.0))
+    k.wait_phase(KIND, "bid", "Running")
+    uid = str(k.get(KIND, "bid")["metadata"]["uid"])  # type: ignore[index]
+    (inst,) = vast.instances_for(uid)
+    assert inst["is_bid"] is True
+    assert inst["min_bid"] <= 0.9
+
+
+def test_price_cap_is_never_exceeded(
+    k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
+) -> None:
+    with sim.client() as http:
+        query = {
+            "gpu_name": {"eq": "RTX 4090"},
+            "num_gpus": {"eq": 1},
+            "verified": {"eq": True},
+            "rentable": {"eq": True},
+            "order": [["dph_total", "asc"]],
+            "allocated_storage": 16.0,
+        }
+        offers = http.post("/api/v0/bundles/", json=query).raise_for_status().json()["offers"]
+    prices = sorted(o["dph_total"] for o in offers)
+    cap = prices[0]  # only the cheapest offer(s) fit
+    fit = min(sum(1 for p in prices if p <= cap), 3)
+    names = [f"capped-{i}" for i in range(3)]
+    for name in names:
+        k.apply(instance_manifest(name, maxPricePerHour=cap))
+    running = wait_for(
+        f"{fit} running, the others waiting for a cheap offer",
+        lambda: (
+            phases
+            if (phases := [k.phase(KIND, n) for n in names]).count("Running") == fit
+            and phases.count("Searching") == 3 - fit
+            else None
+        ),
+    )
+    assert running
+    for obj in k.list(KIND):
+        price = (obj.get("status") or {}).get("pricePerHour")
+        if price is not None:
+            assert price <= cap
+    for name in (n for n in names if k.phase(KIND, n) == "Searching"):
+        cond = k.condition(KIND, name, "Ready")
+        assert cond is not None and cond["reason"] == "PriceCapTooLow"
