@@ -162,6 +162,13 @@ class OperatorContext:
         self._phases[uid] = (plural, phase)
         self._export_phases()
 
+    def object_deleted(self, body: Mapping[str, Any]) -> None:
+        uid = (body.get("metadata") or {}).get("uid")
+        if uid:
+            self._phases.pop(uid, None)
+            self._seen.pop(uid, None)
+            self._export_phases()
+
     def _export_phases(self) -> None:
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for plural, phase in self._phases.values():
@@ -196,7 +203,7 @@ class OperatorContext:
         self.metrics.instances_by_gpu.clear()
         for gpu, n in by_gpu.items():
             self.metrics.instances_by_gpu.labels(gpu_name=gpu).set(n)
-        self.metrics.dollars_per_hour.set(round(dollars, 4))
+        self.metrics.dollars_per_hour.set(dollars)
         stats = self.limiter.stats()
         self.metrics.rate_limit_waits.set(stats.waits_total)
         self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)

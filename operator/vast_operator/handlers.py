@@ -107,24 +107,27 @@ async def endpoint_daemon(
     await _run_daemon("vastendpoints", body, stopped, memo)
 
 
-def _on_event(plural: str, body: Mapping[str, Any], memo: kopf.Memo) -> None:
+def _on_event(plural: str, body: Mapping[str, Any], memo: kopf.Memo, type_: str | None) -> None:
     ctx: OperatorContext = memo.ctx
-    ctx.observe_object(plural, body)
+    if type_ == "DELETED":
+        ctx.object_deleted(body)
+    else:
+        ctx.observe_object(plural, body)
 
 
 @kopf.on.event(GROUP, VERSION, "vastinstances")
-def instance_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _on_event("vastinstances", body, memo)
+def instance_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    _on_event("vastinstances", body, memo, type)
 
 
 @kopf.on.event(GROUP, VERSION, "vastvolumes")
-def volume_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _on_event("vastvolumes", body, memo)
+def volume_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    _on_event("vastvolumes", body, memo, type)
 
 
 @kopf.on.event(GROUP, VERSION, "vastendpoints")
-def endpoint_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _on_event("vastendpoints", body, memo)
+def endpoint_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    _on_event("vastendpoints", body, memo, type)
 
 
 async def _delete(plural: str, body: kopf.Body, memo: kopf.Memo, retry: int) -> None:

@@ -96,9 +96,7 @@ def test_volume_becomes_available_and_a_restart_creates_nothing(
     assert k.phase(KIND, "data") == "Available"
     assert k.status(KIND, "data")["volumeId"] == status["volumeId"]
     assert sim.admin.count(CREATE) == creates + 1
-    assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [
-        status["volumeId"]
-    ]
+    assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [status["volumeId"]]
 
     k.delete(KIND, "data")
     k.wait_gone(KIND, "data")
@@ -145,9 +143,7 @@ def test_create_answered_late_makes_one_volume(
     assert creating["phase"] == "Creating"
     status = k.wait_phase(KIND, "late", "Available", timeout=120)
     time.sleep(3)
-    assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [
-        status["volumeId"]
-    ]
+    assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [status["volumeId"]]
 
 
 def test_instance_mounting_a_volume_lands_on_its_machine_and_delete_waits_for_it(
@@ -164,9 +160,7 @@ def test_instance_mounting_a_volume_lands_on_its_machine_and_delete_waits_for_it
     ]
     row = next(i for i in vast.instances() if i["id"] == inst["instanceId"])
     assert row["machine_id"] == vol["machineId"]
-    assert [(v["id"], v["mount_path"]) for v in row["volume_info"]] == [
-        (vol["volumeId"], "/data")
-    ]
+    assert [(v["id"], v["mount_path"]) for v in row["volume_info"]] == [(vol["volumeId"], "/data")]
     assert [f"-v V.{vol['volumeId']}:/data", "1"] in row["extra_env"]
     vrow = vast_volume(vast, vol["volumeId"])
     assert vrow is not None and vrow["instances"] == [inst["instanceId"]]
