@@ -76,8 +76,18 @@ def test_instance_names_users_rely_on_exist() -> None:
     spec = schema["properties"]["spec"]["properties"]
     status = schema["properties"]["status"]["properties"]
     for name in (
-        "offer", "maxPricePerHour", "image", "disk", "env", "onstart", "ports", "sshKeys",
-        "state", "deletionPolicy", "credentialsRef", "writeConnectionSecretToRef",
+        "offer",
+        "maxPricePerHour",
+        "image",
+        "disk",
+        "env",
+        "onstart",
+        "ports",
+        "sshKeys",
+        "state",
+        "deletionPolicy",
+        "credentialsRef",
+        "writeConnectionSecretToRef",
     ):
         assert name in spec, name
     assert {"gpuName", "numGpus"} <= set(spec["offer"]["properties"]["query"]["properties"])
@@ -85,7 +95,12 @@ def test_instance_names_users_rely_on_exist() -> None:
     assert spec["state"]["enum"] == ["Running", "Stopped"]
     assert spec["deletionPolicy"]["enum"] == ["Delete", "Orphan"]
     for name in (
-        "phase", "instanceId", "sshHost", "sshPort", "pricePerHour", "conditions",
+        "phase",
+        "instanceId",
+        "sshHost",
+        "sshPort",
+        "pricePerHour",
+        "conditions",
         "observedGeneration",
     ):
         assert name in status, name
