@@ -16,7 +16,7 @@ def test_example_objects_pass_server_side_validation(cluster: Cluster, namespace
     assert files, f"no example objects in {OBJECTS}"
     cluster.kubectl("apply", "--server-side", "--field-manager=tests", "-f", CRDS)
     for crd in ("vastinstances.vast.ai", "vastvolumes.vast.ai", "vastendpoints.vast.ai"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+        cluster.wait_established(crd)
     for path in files:
         result = cluster.kubectl(
             "create", "--dry-run=server", "--validate=strict", "-n", namespace, "-f", path

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import envtest
 import pytest
 from chart_helpers import CHART, Manifest, Render, parse_manifests, run_helm
+
+import envtest
 
 
 @pytest.fixture(scope="session")

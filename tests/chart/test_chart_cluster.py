@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from chart_helpers import CHART, CRDS, KOPF_PEERING_CRDS, Render, container, flag
+
 from envtest import Cluster, wait_until
 
 VAST_KINDS = ("vastinstances", "vastvolumes", "vastendpoints")
@@ -21,7 +22,7 @@ def kopf_peering_crds(cluster: Cluster) -> Iterator[None]:
     """kopf's peering CRDs, for the peering variants; removed again after this module."""
     cluster.kubectl("apply", "--server-side", "--field-manager=tests", "-f", KOPF_PEERING_CRDS)
     for name in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        cluster.wait_established(name)
     yield
     cluster.kubectl("delete", "-f", KOPF_PEERING_CRDS, "--ignore-not-found", "--wait=false")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from envtest import Cluster, wait_until
 from widgets import CEL_MESSAGE, IMMUTABLE_MESSAGE, get_or_none, patch_args, widget
+
+from envtest import Cluster, wait_until
 
 
 def test_cel_rule_rejects_bad_object(cluster: Cluster, namespace: str, widget_crd: str) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from envtest import Cluster, wait_until
 from widgets import get_or_none, patch_args, widget
+
+from envtest import Cluster, wait_until
 
 
 def test_namespace_deletion_waits_for_finalizers_then_removes_everything(

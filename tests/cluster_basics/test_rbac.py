@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from envtest import Cluster, wait_until
 from widgets import GROUP, widget
+
+from envtest import Cluster, wait_until
 
 
 def _rbac(namespace: str) -> list[dict[str, object]]:

@@ -112,7 +112,13 @@ class Demo:
         print("installing the CRDs")
         self.kubectl("apply", "--server-side", "-f", str(ROOT / "deploy" / "crds"))
         for plural in ("vastinstances", "vastvolumes", "vastendpoints"):
-            self.kubectl("wait", "--for=condition=Established", f"crd/{plural}.vast.ai")
+            for _ in range(60):  # a brand-new CRD has no conditions yet: retry kubectl wait
+                done = self.kubectl(
+                    "wait", "--for=condition=Established", f"crd/{plural}.vast.ai", check=False
+                )
+                if done:
+                    break
+                time.sleep(0.5)
 
         print("creating the operator's ServiceAccount and RBAC from the Helm chart")
         self.kubectl("create", "namespace", OPERATOR_NS, check=False)

@@ -1267,6 +1267,23 @@ class Cluster:
         ns = ["-n", namespace] if namespace else []
         return json.loads(self.kubectl("get", *args, *ns, "-o", "json", **kw).stdout)
 
+    def wait_established(self, *crds: str, timeout: float = 90) -> None:
+        """Wait until each CRD (full name, e.g. `vastinstances.vast.ai`) is Established.
+
+        `kubectl wait` fails outright while a new CRD has no conditions yet, so retry it.
+        """
+        for crd in crds:
+            wait_until(
+                lambda crd=crd: self.kubectl(  # type: ignore[misc]
+                    "wait", "--for=condition=Established", "--timeout=30s", f"crd/{crd}",
+                    check=False,
+                ).returncode
+                == 0,
+                timeout=timeout,
+                interval=0.5,
+                what=f"CRD {crd} to be Established",
+            )  # fmt: skip
+
     def apply_yaml(
         self,
         manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]],

@@ -19,10 +19,9 @@ RELEASE = "e2e"
 @pytest.fixture(scope="session")
 def crds(cluster) -> None:  # type: ignore[no-untyped-def]
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "deploy" / "crds"))
-    for plural in ("vastinstances", "vastvolumes", "vastendpoints"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.vast.ai"
-        )
+    cluster.wait_established(
+        "vastinstances.vast.ai", "vastvolumes.vast.ai", "vastendpoints.vast.ai"
+    )
 
 
 @pytest.fixture(scope="session")

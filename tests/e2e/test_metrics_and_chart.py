@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from harness import ROOT, Kubectl, OperatorProcess, VastView, instance_manifest, wait_for
 
 KIND = "vastinstances"

@@ -16,7 +16,7 @@ CREATE = "PUT /api/v0/volumes/"
 LIST = "GET /api/v0/volumes/"
 
 
-def volume_manifest(name: str, **spec: Any) -> dict[str, Any]:
+def volume_manifest(name: str, /, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"size": 20}
     body.update(spec)
     return {
@@ -131,8 +131,9 @@ def test_volume_created_before_a_crash_is_adopted(
 def test_create_answered_late_makes_one_volume(
     k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
 ) -> None:
-    """The create times out on our side (3 s) but Vast makes the volume after 5 s."""
-    sim.admin.fault("slow", route=CREATE, count=1, seconds=5)
+    """The create times out on our side (3 s) but Vast makes the volume after 8 s."""
+    creates = sim.admin.count(CREATE)
+    sim.admin.fault("slow", route=CREATE, count=1, seconds=8)
     k.apply(volume_manifest("late", size=11))
     uid = uid_of(k, KIND, "late")
     creating = wait_for(
@@ -143,6 +144,7 @@ def test_create_answered_late_makes_one_volume(
     assert creating["phase"] == "Creating"
     status = k.wait_phase(KIND, "late", "Available", timeout=120)
     time.sleep(3)
+    assert sim.admin.count(CREATE) == creates + 1
     assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [status["volumeId"]]
 
 

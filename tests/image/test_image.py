@@ -240,10 +240,9 @@ def test_image_operator_runs_an_instance(
     from vast_sim.testing import run_sim_subprocess
 
     cluster.kubectl("apply", "--server-side", "-f", ROOT / "deploy" / "crds")
-    for plural in ("vastinstances", "vastvolumes", "vastendpoints"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.vast.ai"
-        )
+    cluster.wait_established(
+        "vastinstances.vast.ai", "vastvolumes.vast.ai", "vastendpoints.vast.ai"
+    )
 
     def phase() -> str:
         result = cluster.kubectl(

@@ -123,6 +123,9 @@ class WorkergroupStatus(StatusModel):
     name: str = Field(description="The workergroup's name in spec.")
     id: int | None = Field(default=None, description="Vast workergroup id.")
     template_hash: str | None = Field(default=None, description="Template in use.")
+    image: str | None = Field(
+        default=None, description="The image the operator made the template for (spec.image)."
+    )
     workers: int | None = Field(default=None, description="Workers Vast reports.")
 
 

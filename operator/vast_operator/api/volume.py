@@ -68,7 +68,8 @@ class VastVolumeSpec(CRDModel):
     )
     offer: VolumeOfferSelector = Field(
         default_factory=lambda: VolumeOfferSelector(query=VolumeQuery()),
-        description="Where the volume may live: offerId, or a query.",
+        description="Where the volume may live: offerId, or a query (default: any verified "
+        "machine).",
     )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",
@@ -82,9 +83,14 @@ class VastVolumeSpec(CRDModel):
 
 SPEC_VALIDATIONS = [
     {
-        "rule": "has(self.offer.offerId) != has(self.offer.query)",
+        # No spec.offer means "any verified machine" (the model's default query).
+        "rule": "!has(self.offer) || has(self.offer.offerId) != has(self.offer.query)",
         "message": "spec.offer must set exactly one of offerId or query",
-    }
+    },
+    {
+        "rule": "has(self.offer) == has(oldSelf.offer)",
+        "message": "spec.offer cannot be changed after creation",
+    },
 ]
 FIELD_VALIDATIONS: dict[str, list[dict[str, str]]] = {
     "size": [{"rule": "self == oldSelf", "message": "spec.size cannot be changed after creation"}],

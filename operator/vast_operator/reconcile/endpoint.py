@@ -29,10 +29,11 @@ from .base import (
     StatusWriter,
     is_paused,
     iso,
+    parse_iso,
     record_error,
     resolve_api_key,
 )
-from .conditions import READY, Reason
+from .conditions import READY, SYNCED, Reason, get_condition
 from .instance import Tuning
 
 log = logging.getLogger("vast_operator.endpoint")
@@ -94,17 +95,28 @@ def group_request(
 
 
 def group_drift(
-    group: WorkergroupSpec, current: Workergroup, template_hash: str | None
+    group: WorkergroupSpec, current: Workergroup, request: WorkergroupRequest
 ) -> list[str]:
     changed = []
     for name in GROUP_FIELDS:
-        wanted = template_hash if name == "template_hash" else getattr(group, name)
+        wanted = request.template_hash if name == "template_hash" else getattr(group, name)
         if wanted is not None and getattr(current, name) != wanted:
             changed.append(name)
-    wanted_query = (group.search_params or "").strip()
-    if wanted_query and not (current.search_params or "").startswith(wanted_query):
+    # Vast keeps the query string as sent (defaults appended); when it does not echo it back
+    # there is nothing to compare, and that is not a change.
+    sent = request.effective_search_params()
+    if current.search_params is not None and current.search_params.strip() != sent:
         changed.append("search_params")
     return changed
+
+
+def not_created(w: StatusWriter, exc: Exception) -> float:
+    """A create that Vast refused: Synced and Ready both say why."""
+    delay = record_error(w, exc)
+    synced = get_condition(w.get("conditions"), SYNCED) or {}
+    w.set(message=str(synced.get("message") or ""))
+    w.condition(READY, False, str(synced.get("reason")), w.get("message"))
+    return delay
 
 
 class EndpointReconciler:
@@ -139,8 +151,19 @@ class EndpointReconciler:
         self._keys_by_uid[meta["uid"]] = key
         return self.accounts.get(key)
 
-    async def _find(self, account: Account, w: StatusWriter, name: str) -> Endpoint | None:
-        rows = await account.endpoints.get(newer_than=self.clock() - 0.001)
+    async def _find(
+        self, account: Account, w: StatusWriter, name: str, newer_than: float | None = None
+    ) -> Endpoint | None:
+        """Our endpoint: by the id in status, else by name. The shared listing (one per poll
+        interval for all objects) is enough to see it; to decide it is absent, list afresh."""
+        found = self._pick(await account.endpoints.get(newer_than=newer_than), w, name)
+        if found is None and newer_than is None:
+            rows = await account.endpoints.get(newer_than=self.clock() - 0.001)
+            found = self._pick(rows, w, name)
+        return found
+
+    @staticmethod
+    def _pick(rows: list[Endpoint], w: StatusWriter, name: str) -> Endpoint | None:
         current = w.get("endpointId")
         for row in rows:
             if current is not None and row.id == int(current):
@@ -177,6 +200,21 @@ class EndpointReconciler:
         account = await self._account(body, spec)
         client = account.client
         found = await self._find(account, w, spec.endpoint_name)
+        creating = parse_iso(w.get("creatingSince"))
+        if found is None and creating is not None:
+            # A create was sent and its answer never arrived: Vast may still be acting on it.
+            settle_until = creating + self.tuning.create_settle
+            wait = settle_until - self.clock()
+            if wait > 0:
+                w.set(
+                    phase=Phase.CREATING,
+                    message=f"the last create may still land on Vast; checking again in "
+                    f"{wait:.0f}s",
+                )
+                return min(wait + 0.1, self.tuning.busy_interval)
+            found = await self._find(account, w, spec.endpoint_name, newer_than=settle_until)
+            if found is None:
+                w.set(creatingSince=None)
         if found is None:
             if self.tuning.finalizer not in (meta.get("finalizers") or []):
                 return self.tuning.busy_interval
@@ -197,9 +235,16 @@ class EndpointReconciler:
             await w.flush()
             try:
                 endpoint_id = await client.create_endpoint(endpoint_request(spec))
-            except verr.CreateOutcomeUnknownError:
+            except verr.CreateOutcomeUnknownError as exc:
                 account.endpoints.invalidate()
+                msg = f"the endpoint create has an unknown outcome ({exc.message}); checking Vast"
+                w.set(message=msg)
+                w.synced(False, Reason.VAST_UNAVAILABLE, msg)
                 return self.tuning.busy_interval
+            except verr.VastError as exc:
+                # Vast answered no: nothing was created, so there is nothing to wait for.
+                w.set(creatingSince=None, phase=Phase.PENDING)
+                return not_created(w, exc)
             account.endpoints.invalidate()
             w.set(endpointId=endpoint_id, creatingSince=None)
             self.events(body, "Normal", "Created", f"created endpoint {endpoint_id}")
@@ -208,23 +253,45 @@ class EndpointReconciler:
         else:
             endpoint_id = found.id
             endpoint_state = found.endpoint_state
-            w.set(endpointId=endpoint_id)
+            w.set(endpointId=endpoint_id, creatingSince=None)
             drift = endpoint_drift(spec, found)
             if drift:
                 await client.update_endpoint(endpoint_id, endpoint_request(spec))
                 account.endpoints.invalidate()
                 self.events(body, "Normal", "Updated", f"updated endpoint fields {drift}")
 
-        groups_status = await self._sync_groups(body, spec, w, account, endpoint_id)
+        groups_status, refused = await self._sync_groups(body, spec, w, account, endpoint_id)
+        w.set(workergroups=groups_status or None, endpointState=endpoint_state)
+        if refused:
+            msg = "Vast refused " + "; ".join(refused)
+            w.set(phase=Phase.FAILED, message=msg)
+            w.condition(READY, False, Reason.VAST_REJECTED, msg)
+            w.synced(False, Reason.VAST_REJECTED, msg)
+            return ERROR_DELAYS[Reason.VAST_REJECTED]
         w.set(
-            workergroups=groups_status or None,
-            endpointState=endpoint_state,
             phase=Phase.READY,
             message=f"endpoint {endpoint_id} with {len(groups_status)} workergroups",
         )
         w.condition(READY, True, "Ready", w.get("message"))
         w.synced(True)
         return self.tuning.poll_interval * 2
+
+    async def _template(
+        self, account: Account, spec: VastEndpointSpec, group: WorkergroupSpec, recorded: Any
+    ) -> str | None:
+        """The template hash for a workergroup: its own, or a private template for its image
+        (made once per image and recorded in status)."""
+        if group.image is None:
+            return group.template_hash
+        if (
+            isinstance(recorded, dict)
+            and recorded.get("image") == group.image
+            and recorded.get("templateHash")
+        ):
+            return str(recorded["templateHash"])
+        return await account.client.create_template(
+            group.image, f"{spec.endpoint_name}-{group.name}"
+        )
 
     async def _sync_groups(
         self,
@@ -233,59 +300,78 @@ class EndpointReconciler:
         w: StatusWriter,
         account: Account,
         endpoint_id: int,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Create, update and delete workergroups; returns their status and what Vast refused."""
         client = account.client
-        rows = await account.workergroups.get(newer_than=self.clock() - 0.001)
-        on_vast = {g.id: g for g in rows if g.endpoint_id == endpoint_id}
-        known = {str(g["name"]): g.get("id") for g in w.get("workergroups") or []}
+        recorded = {str(g["name"]): g for g in w.get("workergroups") or []}
+        known = {name: g.get("id") for name, g in recorded.items()}
         wanted = {g.name: g for g in spec.workergroups or []}
+        rows = await account.workergroups.get()
+        if any(
+            gid is None or all(g.id != int(gid) for g in rows)
+            for gid in (known.get(n) for n in wanted)
+        ):
+            rows = await account.workergroups.get(newer_than=self.clock() - 0.001)
+        on_vast = {g.id: g for g in rows if g.endpoint_id == endpoint_id}
         result: list[dict[str, Any]] = []
+        refused: list[str] = []
         claimed: set[int] = set()
         changed = False
         for name, group in wanted.items():
-            template_hash = group.template_hash or group.image  # image: see docs/endpoints
             gid = known.get(name)
             current = on_vast.get(int(gid)) if gid is not None else None
-            if current is None:
-                # Adopt an unclaimed workergroup of ours with the same template (crash healing).
-                current = next(
-                    (
-                        g
-                        for g in on_vast.values()
-                        if g.id not in claimed
-                        and g.id not in {v for v in known.values() if v is not None}
-                        and g.template_hash == template_hash
-                    ),
-                    None,
-                )
-            request = group_request(group, endpoint_id, spec.endpoint_name, template_hash)
-            if current is None:
-                gid = await client.create_workergroup(request)
-                changed = True
-                self.events(body, "Normal", "WorkergroupCreated", f"created workergroup {name}")
-            else:
-                gid = current.id
-                drift = group_drift(group, current, template_hash)
-                if drift:
-                    await client.update_workergroup(gid, request)
-                    changed = True
-                    self.events(
-                        body, "Normal", "WorkergroupUpdated", f"updated workergroup {name}: {drift}"
+            entry: dict[str, Any] = {"name": name}
+            try:
+                template_hash = await self._template(account, spec, group, recorded.get(name))
+                if group.image is not None:
+                    entry.update(image=group.image, templateHash=template_hash)
+                    w.set(workergroups=self._merged(w, [*result, {**entry, "id": gid}]))
+                    await w.flush()  # a template made for an image is recorded at once
+                if current is None:
+                    # Adopt an unclaimed workergroup of ours with the same template (crash
+                    # healing).
+                    current = next(
+                        (
+                            g
+                            for g in on_vast.values()
+                            if g.id not in claimed
+                            and g.id not in {v for v in known.values() if v is not None}
+                            and g.template_hash == template_hash
+                        ),
+                        None,
                     )
+                request = group_request(group, endpoint_id, spec.endpoint_name, template_hash)
+                if current is None:
+                    gid = await client.create_workergroup(request)
+                    changed = True
+                    self.events(body, "Normal", "WorkergroupCreated", f"created workergroup {name}")
+                else:
+                    gid = current.id
+                    drift = group_drift(group, current, request)
+                    if drift:
+                        await client.update_workergroup(gid, request)
+                        changed = True
+                        self.events(
+                            body,
+                            "Normal",
+                            "WorkergroupUpdated",
+                            f"updated workergroup {name}: {drift}",
+                        )
+            except verr.PermanentError as exc:
+                # Vast refused this group's settings: report it, keep the others going.
+                refused.append(f"workergroup {name}: {exc.message}")
+                self.events(body, "Warning", "WorkergroupRejected", f"{name}: {exc.message}")
+                if current is not None:
+                    claimed.add(current.id)
+                    result.append({**recorded.get(name, entry), "id": current.id})
+                continue
             claimed.add(int(gid))
-            entry: dict[str, Any] = {"name": name, "id": int(gid)}
+            entry["id"] = int(gid)
             if template_hash:
                 entry["templateHash"] = template_hash
             result.append(entry)
             # Record each id at once so a crash never forgets a created workergroup.
-            w.set(
-                workergroups=result
-                + [
-                    g
-                    for g in w.get("workergroups") or []
-                    if g.get("name") not in {r["name"] for r in result}
-                ]
-            )
+            w.set(workergroups=self._merged(w, result))
             await w.flush()
         for gid in on_vast:
             if gid not in claimed:
@@ -294,7 +380,14 @@ class EndpointReconciler:
                 self.events(body, "Normal", "WorkergroupDeleted", f"deleted workergroup {gid}")
         if changed:
             account.workergroups.invalidate()
-        return result
+        return result, refused
+
+    @staticmethod
+    def _merged(w: StatusWriter, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`entries` plus the recorded entries of other names (dropped groups, not yet gone)."""
+        names = {e["name"] for e in entries}
+        fresh = [{k: v for k, v in e.items() if v is not None} for e in entries]
+        return fresh + [g for g in w.get("workergroups") or [] if g.get("name") not in names]
 
     async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
         w = StatusWriter(self.kube, self.plural, body)
@@ -304,6 +397,10 @@ class EndpointReconciler:
             spec = None
         if spec is not None and spec.deletion_policy == "Orphan":
             return True, "deletionPolicy Orphan: endpoint kept on Vast"
+        if not any(w.get(key) for key in ("endpointId", "creatingSince")):
+            # Intent is written before every create: without one, nothing on Vast is ours,
+            # even with a broken key.
+            return True, "no endpoint was ever created for this object"
         try:
             account = await self._account(body, spec)
             found = await self._find(account, w, spec.endpoint_name if spec else "")

@@ -162,6 +162,9 @@ class InstanceReconciler:
         self.tuning = tuning
         self.clock = clock
         self._keys_by_uid: dict[str, SecretStr] = {}
+        # When this process last decided to rent for an object. A listing older than that
+        # cannot prove absence, even if the object we were handed is a stale copy.
+        self._last_intent: dict[str, float] = {}
         self.deleting: set[str] = set()
 
     # --- helpers --------------------------------------------------------------------------
@@ -210,11 +213,14 @@ class InstanceReconciler:
         await w.flush()
         return delay
 
-    async def _snapshot(self, account: Account, w: StatusWriter) -> Snapshot:
+    async def _snapshot(self, account: Account, w: StatusWriter, uid: str) -> Snapshot:
         """A listing recent enough to trust absence: newer than our last rent or adoption."""
         since = parse_iso(w.get("creatingSince"))
         if w.get("instanceId") is not None or w.get("phase") == Phase.CREATING:
             since = max(since or 0.0, parse_iso(w.get("observedAt")) or 0.0) or None
+        intent = self._last_intent.get(uid)
+        if intent is not None:
+            since = max(since or 0.0, intent)
         return await account.poller.snapshot(newer_than=since)
 
     def _managed(
@@ -254,7 +260,7 @@ class InstanceReconciler:
             await client.label_instance(found.id, label_for(body["metadata"]["uid"]))
             self._event(body, "Adopted", f"adopted existing Vast instance {found.id}")
 
-        snap = await self._snapshot(account, w)
+        snap = await self._snapshot(account, w, body["metadata"]["uid"])
         inst, extras = self._managed(body, w, snap)
         for extra in extras:
             await client.destroy_instance(extra.id, missing_ok=True)
@@ -445,6 +451,7 @@ class InstanceReconciler:
         )
         for offer in choice.offers[:OFFERS_PER_PASS]:
             # Intent first: if we die after Vast says yes, the next pass knows to look.
+            self._last_intent[meta["uid"]] = self.clock()
             w.set(
                 phase=Phase.CREATING,
                 offerId=offer.id,
@@ -794,6 +801,7 @@ class InstanceReconciler:
                 return False, f"Vast still lists instances {remaining}"
             self._event(body, "Destroyed", f"destroyed instances {sorted(ids)}")
             self.deleting.discard(uid)
+            self._last_intent.pop(uid, None)
             return True, f"destroyed {sorted(ids)}"
         except (verr.VastError, CredentialsMissing, SnapshotUnavailable) as exc:
             reason = Reason.DELETE_FAILED

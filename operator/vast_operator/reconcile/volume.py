@@ -20,7 +20,7 @@ from ..api.volume import Phase, VastVolumeSpec
 from ..kube import Kube
 from ..vast import errors as verr
 from ..vast.models import Volume, VolumeOffer
-from ..vast.query import VolumeOfferQuery
+from ..vast.query import OfferQuery, VolumeOfferQuery
 from .base import (
     ERROR_DELAYS,
     CredentialsMissing,
@@ -32,7 +32,7 @@ from .base import (
     record_error,
     resolve_api_key,
 )
-from .conditions import READY, Reason
+from .conditions import READY, SYNCED, Reason, get_condition
 from .instance import Tuning
 
 log = logging.getLogger("vast_operator.volume")
@@ -71,6 +71,15 @@ def instances_using(instances: list[dict[str, Any]], volume_name: str) -> list[s
             if mount.get("name") == volume_name:
                 users.append(str(obj["metadata"]["name"]))
     return sorted(set(users))
+
+
+def not_created(w: StatusWriter, exc: Exception) -> float:
+    """A create that Vast refused: Synced and Ready both say why."""
+    delay = record_error(w, exc)
+    synced = get_condition(w.get("conditions"), SYNCED) or {}
+    w.set(message=str(synced.get("message") or ""))
+    w.condition(READY, False, str(synced.get("reason")), w.get("message"))
+    return delay
 
 
 class VolumeReconciler:
@@ -144,7 +153,8 @@ class VolumeReconciler:
         meta = body["metadata"]
         account = await self._account(body, spec)
         name = vast_name(spec, meta["uid"])
-        since = parse_iso(w.get("creatingSince")) or parse_iso(w.get("observedAt"))
+        creating = parse_iso(w.get("creatingSince"))
+        since = creating or parse_iso(w.get("observedAt"))
         rows = await account.volumes.get(
             newer_than=since if w.get("phase") != Phase.AVAILABLE else None
         )
@@ -153,24 +163,7 @@ class VolumeReconciler:
             rows = await account.volumes.get(newer_than=self.clock() - 0.001)
             found = self._find(rows, w, name)
         if found is not None:
-            users = instances_using(
-                await self.kube.list_objects("vastinstances", meta["namespace"]), meta["name"]
-            )
-            w.set(
-                volumeId=found.id,
-                volumeName=f"V.{found.id}",
-                machineId=found.machine_id or w.get("machineId"),
-                size=int(found.disk_space) if found.disk_space else spec.size,
-                usedBy=users or None,
-                phase=Phase.AVAILABLE,
-                message=f"volume V.{found.id} on machine {found.machine_id}",
-                creatingSince=None,
-            )
-            if w.get("observedAt") is None:
-                w.set(observedAt=iso(self.clock()))
-            w.condition(READY, True, Reason.AVAILABLE, w.get("message"))
-            w.synced(True)
-            return self.tuning.poll_interval * 2
+            return await self._available(body, spec, w, found)
         if w.get("volumeId") is not None:
             msg = f"volume V.{w.get('volumeId')} no longer exists on Vast; its data is gone"
             w.set(phase=Phase.FAILED, message=msg)
@@ -180,8 +173,23 @@ class VolumeReconciler:
             return self.tuning.idle_interval * 10
         if self.tuning.finalizer not in (meta.get("finalizers") or []):
             return self.tuning.busy_interval
-        offers = await account.client.search_volume_offers(build_volume_query(spec))
-        offers = [o for o in offers if (o.disk_space or 0) >= spec.size]
+        if creating is not None:
+            # A create was sent and its answer never arrived (lost, or we died): Vast may still
+            # be acting on it. Create again only after a listing that began once it settled.
+            settle_until = creating + self.tuning.create_settle
+            wait = settle_until - self.clock()
+            if wait > 0:
+                w.set(
+                    phase=Phase.CREATING,
+                    message=f"the last create may still land on Vast; checking again in "
+                    f"{wait:.0f}s",
+                )
+                return min(wait + 0.1, self.tuning.busy_interval)
+            found = self._find(await account.volumes.get(newer_than=settle_until), w, name)
+            if found is not None:
+                return await self._available(body, spec, w, found)
+            w.set(creatingSince=None)
+        offers = await self._offers(account, spec)
         if not offers:
             msg = "no volume offer matches spec.offer with enough free space"
             w.set(phase=Phase.PENDING, message=msg)
@@ -189,6 +197,45 @@ class VolumeReconciler:
             w.synced(True)
             return self.tuning.no_offer_interval
         return await self._create(body, spec, w, account, offers, name)
+
+    async def _offers(self, account: Account, spec: VastVolumeSpec) -> list[VolumeOffer]:
+        query = build_volume_query(spec)
+        q = spec.offer.query
+        if spec.offer.offer_id is None and q is not None and q.gpu_name:
+            # Volume offers carry no GPU fields: keep the machines that rent out that GPU now.
+            gpu_query = OfferQuery().where("gpu_name", "eq", q.gpu_name).with_limit(256)
+            if not q.verified:
+                gpu_query = gpu_query.without("verified")
+            gpu_offers = await account.client.search_offers(gpu_query)
+            machines = sorted({o.machine_id for o in gpu_offers if o.machine_id is not None})
+            if not machines:
+                return []
+            query = query.where("machine_id", "in", machines)
+        offers = await account.client.search_volume_offers(query)
+        return [o for o in offers if (o.disk_space or 0) >= spec.size]
+
+    async def _available(
+        self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter, found: Volume
+    ) -> float:
+        meta = body["metadata"]
+        users = instances_using(
+            await self.kube.list_objects("vastinstances", meta["namespace"]), meta["name"]
+        )
+        w.set(
+            volumeId=found.id,
+            volumeName=f"V.{found.id}",
+            machineId=found.machine_id or w.get("machineId"),
+            size=int(found.disk_space) if found.disk_space else spec.size,
+            usedBy=users or None,
+            phase=Phase.AVAILABLE,
+            message=f"volume V.{found.id} on machine {found.machine_id}",
+            creatingSince=None,
+        )
+        if w.get("observedAt") is None:
+            w.set(observedAt=iso(self.clock()))
+        w.condition(READY, True, Reason.AVAILABLE, w.get("message"))
+        w.synced(True)
+        return self.tuning.poll_interval * 2
 
     async def _create(
         self,
@@ -200,6 +247,7 @@ class VolumeReconciler:
         name: str,
     ) -> float:
         for offer in offers[:3]:
+            # Intent first: if the answer is lost, the next pass knows to look before creating.
             w.set(
                 phase=Phase.CREATING,
                 offerId=offer.id,
@@ -211,10 +259,18 @@ class VolumeReconciler:
             try:
                 created = await account.client.create_volume(offer.id, spec.size, name)
             except verr.OfferUnavailableError:
+                w.set(creatingSince=None)
                 continue
-            except verr.CreateOutcomeUnknownError:
+            except verr.CreateOutcomeUnknownError as exc:
                 account.volumes.invalidate()
+                msg = f"the volume create has an unknown outcome ({exc.message}); checking Vast"
+                w.set(message=msg)
+                w.synced(False, Reason.VAST_UNAVAILABLE, msg)
                 return self.tuning.busy_interval
+            except verr.VastError as exc:
+                # Vast answered no: nothing was created, so there is nothing to wait for.
+                w.set(creatingSince=None, phase=Phase.PENDING)
+                return not_created(w, exc)
             account.volumes.invalidate()
             w.set(
                 volumeId=created.volume_id,
@@ -241,6 +297,10 @@ class VolumeReconciler:
             spec = None
         if spec is not None and spec.deletion_policy == "Orphan":
             return True, "deletionPolicy Orphan: volume kept on Vast"
+        if not any(w.get(key) for key in ("volumeId", "offerId", "creatingSince")):
+            # Intent is written before every create: without one, nothing on Vast is ours
+            # (and no instance can have mounted it), even with a broken key.
+            return True, "no volume was ever created for this object"
         try:
             users = instances_using(
                 await self.kube.list_objects("vastinstances", meta["namespace"]), meta["name"]
