@@ -113,9 +113,10 @@ def test_sigkill_between_rent_and_status_write_adopts(
 ) -> None:
     """Vast answers the rent, the operator dies before writing the instance id."""
     sim.admin.fault("slow", route=CREATE, count=1, seconds=2)
+    rents_before = sim.admin.count(CREATE)
     k.apply(instance_manifest("adoptme"))
     uid = str(k.get(KIND, "adoptme")["metadata"]["uid"])  # type: ignore[index]
-    wait_for("rent in flight", lambda: sim.admin.count(CREATE) > 0, timeout=30)
+    wait_for("rent in flight", lambda: sim.admin.count(CREATE) > rents_before, timeout=30)
     operator.kill()  # the rent lands on Vast while nobody listens
     wait_for("instance allocated", lambda: vast.instances_for(uid), timeout=30)
     assert k.status(KIND, "adoptme").get("instanceId") is None

@@ -148,6 +148,26 @@ def test_create_answered_late_makes_one_volume(
     assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [status["volumeId"]]
 
 
+def test_create_refused_ends_in_a_condition_then_converges_once(
+    k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
+) -> None:
+    """Vast keeps answering 429 to the create: a definite no, so no settle wait is needed."""
+    sim.admin.fault("429_json", route=CREATE, count=-1)
+    try:
+        k.apply(volume_manifest("limited", size=9))
+        ready = wait_reason(k, KIND, "limited", "Ready", "RateLimited")
+        assert ready["status"] == "False"
+        synced = k.condition(KIND, "limited", "Synced")
+        assert synced is not None and synced["reason"] == "RateLimited"
+        status = k.status(KIND, "limited")
+        assert status["phase"] == "Pending" and "creatingSince" not in status
+    finally:
+        sim.admin.clear_faults()
+    status = k.wait_phase(KIND, "limited", "Available", timeout=60)
+    uid = uid_of(k, KIND, "limited")
+    assert [v["id"] for v in vast.volumes() if v["label"] == vast_name(uid)] == [status["volumeId"]]
+
+
 def test_instance_mounting_a_volume_lands_on_its_machine_and_delete_waits_for_it(
     k: Kubectl, operator: OperatorProcess, vast: VastView
 ) -> None:
