@@ -11,6 +11,14 @@
 local READY_PHASE = "Ready"
 local SUSPENDED_PHASES = {}
 
+-- Synced=False reasons that need a person (bad or missing key, no credit, invalid spec).
+local NEEDS_A_PERSON = {
+  InvalidCredentials = true,
+  CredentialsNotFound = true,
+  InsufficientCredit = true,
+  InvalidSpec = true,
+}
+
 local function nonempty(...)
   for i = 1, select("#", ...) do
     local v = select(i, ...)
@@ -86,6 +94,10 @@ if SUSPENDED_PHASES[phase] ~= nil then
 end
 
 if syncError ~= nil then
+  -- Errors that retrying cannot fix until a person acts: report them, don't block syncs.
+  if NEEDS_A_PERSON[synced.reason] then
+    return {status = "Degraded", message = phaseMessage(phase, syncError)}
+  end
   return {status = "Progressing", message = phaseMessage(phase, syncError)}
 end
 

@@ -8,10 +8,19 @@
 --   Progressing  no status yet, status for an older generation, deleting, any phase on the way
 --                to Running, or Synced=False (the operator is retrying; message = reason: message)
 --   Degraded     phase Failed,
---                or phase Stopped with Synced=False (e.g. it cannot be started again)
+--                or phase Stopped with Synced=False (e.g. it cannot be started again),
+--                or Synced=False for a reason only a person can fix (key, credit, spec)
 --   Healthy      phase Running with condition Ready=True, for the current generation
 local READY_PHASE = "Running"
 local SUSPENDED_PHASES = {Stopped = "Instance is stopped"}
+
+-- Synced=False reasons that need a person (bad or missing key, no credit, invalid spec).
+local NEEDS_A_PERSON = {
+  InvalidCredentials = true,
+  CredentialsNotFound = true,
+  InsufficientCredit = true,
+  InvalidSpec = true,
+}
 
 local function nonempty(...)
   for i = 1, select("#", ...) do
@@ -88,6 +97,10 @@ if SUSPENDED_PHASES[phase] ~= nil then
 end
 
 if syncError ~= nil then
+  -- Errors that retrying cannot fix until a person acts: report them, don't block syncs.
+  if NEEDS_A_PERSON[synced.reason] then
+    return {status = "Degraded", message = phaseMessage(phase, syncError)}
+  end
   return {status = "Progressing", message = phaseMessage(phase, syncError)}
 end
 
