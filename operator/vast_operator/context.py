@@ -66,7 +66,12 @@ class OperatorContext:
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
         )
         self.instances = InstanceReconciler(
-            self.accounts, kube, kopf_events, settings.api_key, self.tuning
+            self.accounts,
+            kube,
+            kopf_events,
+            settings.api_key,
+            self.tuning,
+            on_replace=self.metrics.replacements.inc,
         )
         self._reconcilers: dict[str, Reconciler] = {
             "vastinstances": self.instances,
@@ -82,6 +87,7 @@ class OperatorContext:
         self._seen: dict[str, tuple[Any, ...]] = {}
         self._instance_state: dict[str, dict[str, tuple[Any, ...]]] = {}
         self._phases: dict[str, tuple[str, str]] = {}
+        self._account_totals: dict[str, tuple[dict[str, int], float]] = {}
 
     def register(self, plural: str, reconciler: Reconciler) -> None:
         self._reconcilers[plural] = reconciler
@@ -200,10 +206,16 @@ class OperatorContext:
             if current.get(uid) != previous.get(uid) and uid in self._wakeups:
                 self._wakeups[uid].set()
         self._instance_state[fingerprint] = current
+        # Money and GPU gauges add up every account the operator uses.
+        self._account_totals[fingerprint] = (dict(by_gpu), dollars)
+        gpus: dict[str, int] = defaultdict(int)
+        for per_gpu, _ in self._account_totals.values():
+            for gpu, n in per_gpu.items():
+                gpus[gpu] += n
         self.metrics.instances_by_gpu.clear()
-        for gpu, n in by_gpu.items():
+        for gpu, n in gpus.items():
             self.metrics.instances_by_gpu.labels(gpu_name=gpu).set(n)
-        self.metrics.dollars_per_hour.set(dollars)
+        self.metrics.dollars_per_hour.set(sum(d for _, d in self._account_totals.values()))
         stats = self.limiter.stats()
         self.metrics.rate_limit_waits.set(stats.waits_total)
         self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)

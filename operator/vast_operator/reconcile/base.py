@@ -114,7 +114,9 @@ async def resolve_api_key(
         return default
     value = await kube.get_secret_value(namespace, ref.name, ref.key)
     if not value:
-        raise CredentialsMissing(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+        raise CredentialsMissing(
+            f"Secret {namespace}/{ref.name} does not exist or has no key {ref.key!r}"
+        )
     return SecretStr(value.strip())
 
 

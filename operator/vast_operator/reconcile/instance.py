@@ -154,7 +154,9 @@ class InstanceReconciler:
         default_api_key: SecretStr | None,
         tuning: Tuning,
         clock: Callable[[], float] = time.time,
+        on_replace: Callable[[], None] | None = None,
     ) -> None:
+        self.on_replace = on_replace
         self.accounts = accounts
         self.kube = kube
         self.events = events
@@ -308,6 +310,9 @@ class InstanceReconciler:
                 w.set(message=msg)
                 w.condition(READY, False, Reason.INSTANCE_LOST, msg)
 
+        if w.get("expiredAt") is not None and w.get("observedGeneration") != w.generation:
+            # The spec changed after the lifetime ran out: the user wants it again.
+            w.set(expiredAt=None, startedAt=None, attempts=0, failedMachines=None)
         if w.get("expiredAt") is not None:
             msg = f"spec.lifetime {spec.lifetime} ran out; the instance was destroyed"
             w.set(phase=Phase.STOPPED, message=msg)
@@ -671,6 +676,8 @@ class InstanceReconciler:
             self._event(body, "Failed", msg, warning=True)
             w.synced(True)
             return self.tuning.idle_interval * 10
+        if self.on_replace is not None:
+            self.on_replace()
         msg = f"{why}; destroyed it and renting on another machine"
         w.set(phase=Phase.SEARCHING, message=msg)
         w.condition(READY, False, Reason.REPLACING, msg)
@@ -773,6 +780,7 @@ class InstanceReconciler:
         if policy == "Orphan":
             msg = f"deletionPolicy Orphan: instance {w.get('instanceId')} left running on Vast"
             self._event(body, "Orphaned", msg, warning=True)
+            self.deleting.discard(uid)
             return True, msg
         if not self._ever_rented(w):
             # Intent is written before every rent, so an object whose status never recorded
