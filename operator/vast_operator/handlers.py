@@ -136,7 +136,10 @@ async def _delete(plural: str, body: kopf.Body, memo: kopf.Memo, retry: int) -> 
     async with ctx.lock(uid):
         done, message = await ctx.reconciler(plural).delete(body)
     if not done:
-        delay = min(300.0, 2.0 * (2 ** min(retry, 8))) * random.uniform(0.8, 1.2)
+        if message.startswith("waiting"):
+            delay = 5.0  # waiting for another object to let go: look again soon, not later
+        else:
+            delay = min(300.0, 2.0 * (2 ** min(retry, 8))) * random.uniform(0.8, 1.2)
         raise kopf.TemporaryError(message, delay=delay)
 
 
