@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from harness import Kubectl, OperatorProcess, VastView, instance_manifest, wait_for
+from vast_operator.api.instance import VastInstanceSpec
+from vast_operator.reconcile import placement
 
 KIND = "vastinstances"
 
@@ -95,16 +97,11 @@ def test_interruptible_instance_is_a_bid_at_the_given_price(
 def test_price_cap_is_never_exceeded(
     k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
 ) -> None:
+    # Ask the market exactly what the operator will ask it.
+    spec = VastInstanceSpec.model_validate(instance_manifest("probe")["spec"])
     with sim.client() as http:
-        query = {
-            "gpu_name": {"eq": "RTX 4090"},
-            "num_gpus": {"eq": 1},
-            "verified": {"eq": True},
-            "rentable": {"eq": True},
-            "order": [["dph_total", "asc"]],
-            "allocated_storage": 16.0,
-        }
-        offers = http.post("/api/v0/bundles/", json=query).raise_for_status().json()["offers"]
+        body = placement.build_query(spec).to_body()
+        offers = http.post("/api/v0/bundles/", json=body).raise_for_status().json()["offers"]
     prices = sorted(o["dph_total"] for o in offers)
     cap = prices[0]  # only the cheapest offer(s) fit
     fit = min(sum(1 for p in prices if p <= cap), 3)
