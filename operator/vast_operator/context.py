@@ -16,8 +16,9 @@ from .config import Settings
 from .kube import Kube
 from .metrics import Metrics
 from .poller import Snapshot, uid_from_label
+from .reconcile.base import Tuning
 from .reconcile.endpoint import EndpointReconciler
-from .reconcile.instance import InstanceReconciler, Tuning
+from .reconcile.instance import InstanceReconciler
 from .reconcile.volume import VolumeReconciler
 from .vast.ratelimit import RateLimiter
 

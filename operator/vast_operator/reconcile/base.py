@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
+from ..accounts import Account, Accounts
 from ..api.common import ANNOTATION_PAUSED, CredentialsRef
 from ..kube import Kube
 from ..poller import SnapshotUnavailable
 from ..vast import errors as verr
-from .conditions import SYNCED, Reason, set_condition
+from .conditions import READY, SYNCED, Reason, get_condition, set_condition
 
 log = logging.getLogger("vast_operator.reconcile")
 
@@ -158,3 +160,117 @@ def record_error(w: StatusWriter, exc: Exception) -> float:
         reason, msg = Reason.VAST_UNAVAILABLE, str(exc)
     w.synced(False, reason, msg)
     return ERROR_DELAYS.get(reason, 30.0)
+
+
+@dataclass
+class Tuning:
+    """Delays, in seconds; small in tests, sensible defaults in production."""
+
+    poll_interval: float = 15.0
+    busy_interval: float = 3.0  # while creating, loading, stopping
+    idle_interval: float = 60.0  # nothing to do
+    no_offer_interval: float = 60.0
+    global_price_cap: float | None = None
+    finalizer: str = "vast.ai/finalizer"
+    # After a create whose outcome is unknown (timeout, 5xx, dropped connection), how long Vast
+    # may still be acting on it: no new create until a listing that began this much later.
+    create_settle: float = 65.0
+    delays: dict[str, float] = field(default_factory=lambda: dict(ERROR_DELAYS))
+
+
+def not_created(w: StatusWriter, exc: Exception) -> float:
+    """A create that Vast refused: Synced and Ready both say why."""
+    delay = record_error(w, exc)
+    synced = get_condition(w.get("conditions"), SYNCED) or {}
+    w.set(message=str(synced.get("message") or ""))
+    w.condition(READY, False, str(synced.get("reason")), w.get("message"))
+    return delay
+
+
+class HasCredentials(Protocol):
+    @property
+    def credentials_ref(self) -> CredentialsRef | None: ...
+
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+class ManagedReconciler(Generic[SpecT]):
+    """What every kind shares: parse the spec, honour pause and deletion, find the account,
+    turn Vast errors into conditions, and write observedGeneration with the status."""
+
+    plural: ClassVar[str]
+    spec_model: ClassVar[type[BaseModel]]
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        kube: Kube,
+        events: EventSink,
+        default_api_key: SecretStr | None,
+        tuning: Tuning,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.accounts = accounts
+        self.kube = kube
+        self.events = events
+        self.default_api_key = default_api_key
+        self.tuning = tuning
+        self.clock = clock
+        self._keys_by_uid: dict[str, SecretStr] = {}
+
+    def parse_spec(self, body: Mapping[str, Any]) -> SpecT:
+        return self.spec_model.model_validate(body.get("spec") or {})  # type: ignore[return-value]
+
+    def parse_spec_or_none(self, body: Mapping[str, Any]) -> SpecT | None:
+        try:
+            return self.parse_spec(body)
+        except ValidationError:
+            return None
+
+    async def account(self, body: Mapping[str, Any], spec: HasCredentials | None) -> Account:
+        """The Vast account of this object. The last key seen is remembered, so an object can
+        still be cleaned up when its Secret went first (e.g. a namespace being deleted)."""
+        meta = body["metadata"]
+        ref = spec.credentials_ref if spec is not None else None
+        try:
+            key = await resolve_api_key(self.kube, meta["namespace"], ref, self.default_api_key)
+        except CredentialsMissing:
+            if meta["uid"] not in self._keys_by_uid:
+                raise
+            key = self._keys_by_uid[meta["uid"]]
+        self._keys_by_uid[meta["uid"]] = key
+        return self.accounts.get(key)
+
+    def skip(self, body: Mapping[str, Any]) -> bool:
+        """True when a pass must not act (the object is being deleted)."""
+        return bool(body["metadata"].get("deletionTimestamp"))
+
+    async def reconcile(self, body: Mapping[str, Any]) -> float:
+        """One pass of the cycle; returns seconds until the next pass."""
+        w = StatusWriter(self.kube, self.plural, body)
+        try:
+            spec = self.parse_spec(body)
+        except ValidationError as exc:
+            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
+            await w.flush()
+            return self.tuning.delays[Reason.INVALID_SPEC]
+        if self.skip(body):
+            return self.tuning.idle_interval
+        if is_paused(body):
+            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
+            await w.flush()
+            return self.tuning.idle_interval
+        try:
+            delay = await self.cycle(body, spec, w)
+        except (verr.VastError, CredentialsMissing, SnapshotUnavailable) as exc:
+            delay = record_error(w, exc)
+        w.set(observedGeneration=w.generation)
+        await w.flush()
+        return delay
+
+    async def cycle(self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter) -> float:
+        raise NotImplementedError
+
+    async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
+        raise NotImplementedError

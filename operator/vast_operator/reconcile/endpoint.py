@@ -9,32 +9,27 @@ endpoint.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from ..accounts import Account, Accounts
+from ..accounts import Account
 from ..api import endpoint as api
 from ..api.endpoint import Phase, VastEndpointSpec
 from ..api.endpoint import Workergroup as WorkergroupSpec
-from ..kube import Kube
 from ..vast import errors as verr
 from ..vast.models import Endpoint, EndpointSpec, Workergroup, WorkergroupRequest
 from .base import (
     ERROR_DELAYS,
     CredentialsMissing,
-    EventSink,
+    ManagedReconciler,
     StatusWriter,
-    is_paused,
     iso,
+    not_created,
     parse_iso,
-    record_error,
-    resolve_api_key,
 )
-from .conditions import READY, SYNCED, Reason, get_condition
-from .instance import Tuning
+from .conditions import READY, Reason
 
 log = logging.getLogger("vast_operator.endpoint")
 
@@ -110,46 +105,9 @@ def group_drift(
     return changed
 
 
-def not_created(w: StatusWriter, exc: Exception) -> float:
-    """A create that Vast refused: Synced and Ready both say why."""
-    delay = record_error(w, exc)
-    synced = get_condition(w.get("conditions"), SYNCED) or {}
-    w.set(message=str(synced.get("message") or ""))
-    w.condition(READY, False, str(synced.get("reason")), w.get("message"))
-    return delay
-
-
-class EndpointReconciler:
+class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
     plural = api.PLURAL
-
-    def __init__(
-        self,
-        accounts: Accounts,
-        kube: Kube,
-        events: EventSink,
-        default_api_key: SecretStr | None,
-        tuning: Tuning,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.accounts = accounts
-        self.kube = kube
-        self.events = events
-        self.default_api_key = default_api_key
-        self.tuning = tuning
-        self.clock = clock
-        self._keys_by_uid: dict[str, SecretStr] = {}
-
-    async def _account(self, body: Mapping[str, Any], spec: VastEndpointSpec | None) -> Account:
-        meta = body["metadata"]
-        ref = spec.credentials_ref if spec is not None else None
-        try:
-            key = await resolve_api_key(self.kube, meta["namespace"], ref, self.default_api_key)
-        except CredentialsMissing:
-            if meta["uid"] not in self._keys_by_uid:
-                raise
-            key = self._keys_by_uid[meta["uid"]]
-        self._keys_by_uid[meta["uid"]] = key
-        return self.accounts.get(key)
+    spec_model = VastEndpointSpec
 
     async def _find(
         self, account: Account, w: StatusWriter, name: str, newer_than: float | None = None
@@ -170,34 +128,11 @@ class EndpointReconciler:
                 return row
         return next((row for row in rows if row.endpoint_name == name), None)
 
-    async def reconcile(self, body: Mapping[str, Any]) -> float:
-        w = StatusWriter(self.kube, self.plural, body)
-        meta = body["metadata"]
-        try:
-            spec = VastEndpointSpec.model_validate(body.get("spec") or {})
-        except ValidationError as exc:
-            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
-            await w.flush()
-            return ERROR_DELAYS[Reason.INVALID_SPEC]
-        if meta.get("deletionTimestamp"):
-            return self.tuning.idle_interval
-        if is_paused(body):
-            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
-            await w.flush()
-            return self.tuning.idle_interval
-        try:
-            delay = await self._reconcile(body, spec, w)
-        except (verr.VastError, CredentialsMissing) as exc:
-            delay = record_error(w, exc)
-        w.set(observedGeneration=w.generation)
-        await w.flush()
-        return delay
-
-    async def _reconcile(
+    async def cycle(
         self, body: Mapping[str, Any], spec: VastEndpointSpec, w: StatusWriter
     ) -> float:
         meta = body["metadata"]
-        account = await self._account(body, spec)
+        account = await self.account(body, spec)
         client = account.client
         found = await self._find(account, w, spec.endpoint_name)
         creating = parse_iso(w.get("creatingSince"))
@@ -402,7 +337,7 @@ class EndpointReconciler:
             # even with a broken key.
             return True, "no endpoint was ever created for this object"
         try:
-            account = await self._account(body, spec)
+            account = await self.account(body, spec)
             found = await self._find(account, w, spec.endpoint_name if spec else "")
             if found is None:
                 return True, "nothing on Vast"

@@ -19,7 +19,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -35,16 +34,14 @@ from ..vast.models import CreateInstanceRequest, Instance, Offer, build_env
 from ..vast.models import VolumeMount as VastVolumeMount
 from . import placement
 from .base import (
-    ERROR_DELAYS,
     CredentialsMissing,
     EventSink,
+    ManagedReconciler,
     StatusWriter,
-    is_paused,
+    Tuning,
     iso,
     key_fingerprint,
     parse_iso,
-    record_error,
-    resolve_api_key,
 )
 from .conditions import READY, Reason
 
@@ -58,22 +55,6 @@ OCI_ERROR = re.compile(
 )
 MAX_RETIRED = 32
 OFFERS_PER_PASS = 4
-
-
-@dataclass
-class Tuning:
-    """Delays, in seconds; small in tests, sensible defaults in production."""
-
-    poll_interval: float = 15.0
-    busy_interval: float = 3.0  # while creating, loading, stopping
-    idle_interval: float = 60.0  # nothing to do
-    no_offer_interval: float = 60.0
-    global_price_cap: float | None = None
-    finalizer: str = "vast.ai/finalizer"
-    # After a rent whose outcome is unknown (timeout, 5xx, dropped connection), how long Vast
-    # may still be acting on it: no new rent until a listing that began this much later.
-    create_settle: float = 65.0
-    delays: dict[str, float] = field(default_factory=lambda: dict(ERROR_DELAYS))
 
 
 def failure_reason(
@@ -143,8 +124,9 @@ def runtype_for(spec: VastInstanceSpec) -> str:
     return "ssh_direc ssh_proxy" if spec.direct_ssh else "ssh_proxy"
 
 
-class InstanceReconciler:
+class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
     plural = api.PLURAL
+    spec_model = VastInstanceSpec
 
     def __init__(
         self,
@@ -156,14 +138,8 @@ class InstanceReconciler:
         clock: Callable[[], float] = time.time,
         on_replace: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__(accounts, kube, events, default_api_key, tuning, clock)
         self.on_replace = on_replace
-        self.accounts = accounts
-        self.kube = kube
-        self.events = events
-        self.default_api_key = default_api_key
-        self.tuning = tuning
-        self.clock = clock
-        self._keys_by_uid: dict[str, SecretStr] = {}
         # When this process last decided to rent for an object. A listing older than that
         # cannot prove absence, even if the object we were handed is a stale copy.
         self._last_intent: dict[str, float] = {}
@@ -176,44 +152,11 @@ class InstanceReconciler:
     ) -> None:
         self.events(body, "Warning" if warning else "Normal", reason, message)
 
-    async def _account(self, body: Mapping[str, Any], spec: VastInstanceSpec | None) -> Account:
-        meta = body["metadata"]
-        ref = spec.credentials_ref if spec is not None else None
-        try:
-            key = await resolve_api_key(self.kube, meta["namespace"], ref, self.default_api_key)
-        except CredentialsMissing:
-            cached = self._keys_by_uid.get(meta["uid"])
-            if cached is None:
-                raise
-            key = cached  # e.g. the namespace is being deleted and its Secret went first
-        self._keys_by_uid[meta["uid"]] = key
-        return self.accounts.get(key)
-
     # --- the cycle ------------------------------------------------------------------------
 
-    async def reconcile(self, body: Mapping[str, Any]) -> float:
-        """One pass of the cycle; returns seconds until the next pass."""
-        w = StatusWriter(self.kube, self.plural, body)
+    def skip(self, body: Mapping[str, Any]) -> bool:
         meta = body["metadata"]
-        try:
-            spec = VastInstanceSpec.model_validate(body.get("spec") or {})
-        except ValidationError as exc:
-            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
-            await w.flush()
-            return self.tuning.delays[Reason.INVALID_SPEC]
-        if meta.get("deletionTimestamp") or meta["uid"] in self.deleting:
-            return self.tuning.idle_interval
-        if is_paused(body):
-            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
-            await w.flush()
-            return self.tuning.idle_interval
-        try:
-            delay = await self._reconcile(body, spec, w)
-        except (verr.VastError, CredentialsMissing, SnapshotUnavailable) as exc:
-            delay = record_error(w, exc)
-        w.set(observedGeneration=w.generation)
-        await w.flush()
-        return delay
+        return bool(meta.get("deletionTimestamp")) or meta["uid"] in self.deleting
 
     async def _snapshot(self, account: Account, w: StatusWriter, uid: str) -> Snapshot:
         """A listing recent enough to trust absence: newer than our last rent or adoption."""
@@ -241,10 +184,10 @@ class InstanceReconciler:
         keep = found.pop(keep_id)
         return keep, list(found.values())
 
-    async def _reconcile(
+    async def cycle(
         self, body: Mapping[str, Any], spec: VastInstanceSpec, w: StatusWriter
     ) -> float:
-        account = await self._account(body, spec)
+        account = await self.account(body, spec)
         client = account.client
         now = self.clock()
 
@@ -788,7 +731,7 @@ class InstanceReconciler:
             self.deleting.discard(uid)
             return True, "nothing was ever rented for this object"
         try:
-            account = await self._account(body, spec)
+            account = await self.account(body, spec)
             started = self.clock()
             snap = await account.poller.snapshot(newer_than=started - 0.001)
             ids = {i.id for i in snap.for_uid(uid)}

@@ -8,32 +8,26 @@ is deleted only when no VastInstance mounts it and Vast lists no instance using 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from ..accounts import Account, Accounts
+from ..accounts import Account
 from ..api import volume as api
 from ..api.volume import Phase, VastVolumeSpec
-from ..kube import Kube
 from ..vast import errors as verr
 from ..vast.models import Volume, VolumeOffer
 from ..vast.query import OfferQuery, VolumeOfferQuery
 from .base import (
-    ERROR_DELAYS,
     CredentialsMissing,
-    EventSink,
+    ManagedReconciler,
     StatusWriter,
-    is_paused,
     iso,
+    not_created,
     parse_iso,
-    record_error,
-    resolve_api_key,
 )
-from .conditions import READY, SYNCED, Reason, get_condition
-from .instance import Tuning
+from .conditions import READY, Reason
 
 log = logging.getLogger("vast_operator.volume")
 
@@ -73,46 +67,9 @@ def instances_using(instances: list[dict[str, Any]], volume_name: str) -> list[s
     return sorted(set(users))
 
 
-def not_created(w: StatusWriter, exc: Exception) -> float:
-    """A create that Vast refused: Synced and Ready both say why."""
-    delay = record_error(w, exc)
-    synced = get_condition(w.get("conditions"), SYNCED) or {}
-    w.set(message=str(synced.get("message") or ""))
-    w.condition(READY, False, str(synced.get("reason")), w.get("message"))
-    return delay
-
-
-class VolumeReconciler:
+class VolumeReconciler(ManagedReconciler[VastVolumeSpec]):
     plural = api.PLURAL
-
-    def __init__(
-        self,
-        accounts: Accounts,
-        kube: Kube,
-        events: EventSink,
-        default_api_key: SecretStr | None,
-        tuning: Tuning,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.accounts = accounts
-        self.kube = kube
-        self.events = events
-        self.default_api_key = default_api_key
-        self.tuning = tuning
-        self.clock = clock
-        self._keys_by_uid: dict[str, SecretStr] = {}
-
-    async def _account(self, body: Mapping[str, Any], spec: VastVolumeSpec | None) -> Account:
-        meta = body["metadata"]
-        ref = spec.credentials_ref if spec is not None else None
-        try:
-            key = await resolve_api_key(self.kube, meta["namespace"], ref, self.default_api_key)
-        except CredentialsMissing:
-            if meta["uid"] not in self._keys_by_uid:
-                raise
-            key = self._keys_by_uid[meta["uid"]]
-        self._keys_by_uid[meta["uid"]] = key
-        return self.accounts.get(key)
+    spec_model = VastVolumeSpec
 
     def _find(self, rows: list[Volume], w: StatusWriter, name: str) -> Volume | None:
         current = w.get("volumeId")
@@ -124,34 +81,9 @@ class VolumeReconciler:
                 return row
         return None
 
-    async def reconcile(self, body: Mapping[str, Any]) -> float:
-        w = StatusWriter(self.kube, self.plural, body)
+    async def cycle(self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter) -> float:
         meta = body["metadata"]
-        try:
-            spec = VastVolumeSpec.model_validate(body.get("spec") or {})
-        except ValidationError as exc:
-            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
-            await w.flush()
-            return ERROR_DELAYS[Reason.INVALID_SPEC]
-        if meta.get("deletionTimestamp"):
-            return self.tuning.idle_interval
-        if is_paused(body):
-            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
-            await w.flush()
-            return self.tuning.idle_interval
-        try:
-            delay = await self._reconcile(body, spec, w)
-        except (verr.VastError, CredentialsMissing) as exc:
-            delay = record_error(w, exc)
-        w.set(observedGeneration=w.generation)
-        await w.flush()
-        return delay
-
-    async def _reconcile(
-        self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter
-    ) -> float:
-        meta = body["metadata"]
-        account = await self._account(body, spec)
+        account = await self.account(body, spec)
         name = vast_name(spec, meta["uid"])
         creating = parse_iso(w.get("creatingSince"))
         since = creating or parse_iso(w.get("observedAt"))
@@ -311,7 +243,7 @@ class VolumeReconciler:
                 w.condition(READY, False, Reason.IN_USE, msg)
                 await w.flush()
                 return False, msg
-            account = await self._account(body, spec)
+            account = await self.account(body, spec)
             rows = await account.volumes.get(newer_than=self.clock() - 0.001)
             name = vast_name(spec, meta["uid"]) if spec is not None else ""
             found = self._find(rows, w, name)
