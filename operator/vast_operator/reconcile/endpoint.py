@@ -126,6 +126,8 @@ class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
         for row in rows:
             if current is not None and row.id == int(current):
                 return row
+        if not w.get("creatingSince"):
+            return None  # never take over an endpoint of the same name that someone else made
         return next((row for row in rows if row.endpoint_name == name), None)
 
     async def cycle(

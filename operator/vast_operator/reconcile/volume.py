@@ -76,9 +76,12 @@ class VolumeReconciler(ManagedReconciler[VastVolumeSpec]):
         for row in rows:
             if current is not None and row.id == int(current):
                 return row
-        for row in rows:
-            if row.label == name:
-                return row
+        # By name only when the name is ours (it carries the UID) or we were creating it:
+        # never take over a volume of the same name that someone else made.
+        if name.startswith("k8s_") or w.get("creatingSince") or w.get("offerId"):
+            for row in rows:
+                if row.label == name:
+                    return row
         return None
 
     async def cycle(self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter) -> float:
