@@ -261,6 +261,12 @@ def test_workergroup_image_gets_one_private_template(
         ),
     )
     assert delta(sim, before).get(TEMPLATE_CREATE) == 2
+    # The template of the old image is not left behind ...
+    wait_for("old template deleted", lambda: templates(sim, template_hash) == [])
+    # ... nor the current one once the endpoint is deleted.
+    k.delete(KIND, "img")
+    k.wait_gone(KIND, "img")
+    assert templates(sim, new_entry["templateHash"]) == []
 
 
 def test_orphan_policy_keeps_the_endpoint(

@@ -254,6 +254,12 @@ class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
         refused: list[str] = []
         claimed: set[int] = set()
         changed = False
+        # Private templates made for images that no group runs any more.
+        stale_templates = [
+            str(rec["templateHash"])
+            for name, rec in recorded.items()
+            if name not in wanted and rec.get("image") and rec.get("templateHash")
+        ]
         for name, group in wanted.items():
             gid = known.get(name)
             current = on_vast.get(int(gid)) if gid is not None else None
@@ -303,6 +309,9 @@ class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
                     result.append({**recorded.get(name, entry), "id": current.id})
                 continue
             claimed.add(int(gid))
+            old = recorded.get(name) or {}
+            if old.get("image") and old.get("templateHash") not in (None, template_hash):
+                stale_templates.append(str(old["templateHash"]))
             entry["id"] = int(gid)
             if template_hash:
                 entry["templateHash"] = template_hash
@@ -317,6 +326,8 @@ class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
                 self.events(body, "Normal", "WorkergroupDeleted", f"deleted workergroup {gid}")
         if changed:
             account.workergroups.invalidate()
+        for template_hash in stale_templates:
+            await client.delete_template(template_hash, missing_ok=True)
         return result, refused
 
     @staticmethod
@@ -351,6 +362,9 @@ class EndpointReconciler(ManagedReconciler[VastEndpointSpec]):
                 if group.endpoint_id == found.id:
                     await account.client.delete_workergroup(group.id, missing_ok=True)
             await account.client.delete_endpoint(found.id, missing_ok=True)
+            for group in w.get("workergroups") or []:
+                if group.get("image") and group.get("templateHash"):
+                    await account.client.delete_template(group["templateHash"], missing_ok=True)
             account.endpoints.invalidate()
             account.workergroups.invalidate()
             if await account.client.get_endpoint(found.id) is not None:

@@ -569,6 +569,16 @@ class VastClient:
             )
         return hash_id
 
+    async def delete_template(self, hash_id: str, *, missing_ok: bool = True) -> None:
+        """`DELETE /api/v0/template/` with `{"hash_id": ...}` (vast-api.md §11.1)."""
+        try:
+            await self._request(
+                "DELETE", "/api/v0/template/", _Mode.SAFE, body={"hash_id": hash_id}
+            )
+        except NotFoundError:
+            if not missing_ok:
+                raise
+
     # --- account ------------------------------------------------------------------------------
 
     async def current_user(self) -> User:
