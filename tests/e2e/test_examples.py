@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from harness import ROOT, Kubectl
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
