@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import httpx
@@ -69,6 +69,21 @@ class Account:
     volumes: CachedList[Volume]
     endpoints: CachedList[Endpoint]
     workergroups: CachedList[Workergroup]
+    # Offers this operator is renting or just rented (offer id -> when), so that objects
+    # with the same query do not all queue up for the same cheapest offer.
+    claimed_offers: dict[int, float] = field(default_factory=dict)
+
+    def claim_offer(self, offer_id: int, now: float, hold: float = 120.0) -> bool:
+        """Reserve an offer for one rent; False if another object holds it."""
+        for stale in [o for o, t in self.claimed_offers.items() if now - t > hold]:
+            del self.claimed_offers[stale]
+        if offer_id in self.claimed_offers:
+            return False
+        self.claimed_offers[offer_id] = now
+        return True
+
+    def release_offer(self, offer_id: int) -> None:
+        self.claimed_offers.pop(offer_id, None)
 
 
 class Accounts:

@@ -50,6 +50,7 @@ class OperatorContext:
         self.limiter = RateLimiter(
             requests_per_second=settings.requests_per_second,
             scale=settings.rate_limit_scale,
+            margin=0.05,
         )
         self.accounts = Accounts(
             settings.vast_url,

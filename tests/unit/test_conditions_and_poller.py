@@ -74,3 +74,23 @@ async def test_listing_errors_surface_with_their_cause() -> None:
         assert isinstance(info.value.error, AuthenticationError)
     finally:
         await poller.stop()
+
+
+def test_an_offer_is_claimed_by_one_object_at_a_time() -> None:
+    from unittest.mock import MagicMock
+
+    from vast_operator.accounts import Account, CachedList
+
+    async def nothing() -> list[object]:
+        return []
+
+    account = Account(
+        "fp", MagicMock(), MagicMock(), CachedList(nothing, 1), CachedList(nothing, 1),
+        CachedList(nothing, 1),
+    )  # fmt: skip
+    assert account.claim_offer(11, now=100.0)
+    assert not account.claim_offer(11, now=101.0)  # another object must pick another offer
+    assert account.claim_offer(12, now=101.0)
+    account.release_offer(12)
+    assert account.claim_offer(12, now=102.0)
+    assert account.claim_offer(11, now=300.0)  # claims expire

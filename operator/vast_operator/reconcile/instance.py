@@ -372,7 +372,9 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             exclude_machines=failed,
             global_cap=self.tuning.global_price_cap,
         )
-        w.set(phase=Phase.SEARCHING)
+        if w.get("phase") != Phase.SEARCHING:
+            w.set(phase=Phase.SEARCHING, message="searching the market for an offer")
+            await w.flush()  # searches are paced: say so while this one waits its turn
         offers = await account.client.search_offers(query)
         choice = placement.choose(
             offers, spec, query, exclude_machines=failed, global_cap=self.tuning.global_price_cap
@@ -397,7 +399,12 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             template_hash_id=spec.template_hash,
             cancel_unavail=True,
         )
-        for offer in choice.offers[:OFFERS_PER_PASS]:
+        candidates = [o for o in choice.offers if o.id not in account.claimed_offers]
+        for offer in candidates[:OFFERS_PER_PASS]:
+            if meta.get("deletionTimestamp") or meta["uid"] in self.deleting:
+                return self.tuning.idle_interval  # deleted while waiting to rent: stop here
+            if not account.claim_offer(offer.id, self.clock()):
+                continue  # another object took it while we waited for the rent slot
             # Intent first: if we die after Vast says yes, the next pass knows to look.
             self._last_intent[meta["uid"]] = self.clock()
             w.set(
@@ -413,7 +420,10 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
                 result = await account.client.create_instance(offer.id, request)
             except verr.OfferUnavailableError:
                 self._event(body, "OfferGone", f"offer {offer.id} was taken; trying the next one")
-                continue
+                continue  # the claim stays: the offer is gone for everyone
+            except verr.PermanentError:
+                account.release_offer(offer.id)
+                raise
             except verr.CreateOutcomeUnknownError as exc:
                 msg = f"rent of offer {offer.id} has an unknown outcome ({exc}); checking Vast"
                 w.set(message=msg, outcomeUnknownSince=iso(self.clock()))
@@ -732,8 +742,17 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             return True, "nothing was ever rented for this object"
         try:
             account = await self.account(body, spec)
-            started = self.clock()
-            snap = await account.poller.snapshot(newer_than=started - 0.001)
+            # No rent starts once `deleting` is set, and in-flight ones finished under the
+            # object's lock: a listing newer than the last intent shows everything ours.
+            unknown = parse_iso(w.get("outcomeUnknownSince"))
+            if unknown is not None:
+                settle_until = unknown + self.tuning.create_settle
+                if self.clock() < settle_until:
+                    # A rent may still land on Vast: only a later listing can show it.
+                    return False, "waiting: the last rent may still land on Vast"
+                snap = await account.poller.snapshot(newer_than=settle_until)
+            else:
+                snap = await self._snapshot(account, w, uid)
             ids = {i.id for i in snap.for_uid(uid)}
             if w.get("instanceId") is not None:
                 ids.add(int(w.get("instanceId")))
