@@ -108,20 +108,29 @@ def test_price_cap_is_never_exceeded(
     names = [f"capped-{i}" for i in range(3)]
     for name in names:
         k.apply(instance_manifest(name, maxPricePerHour=cap))
-    running = wait_for(
-        f"{fit} running, the others waiting for a cheap offer",
-        lambda: (
-            phases
-            if (phases := [k.phase(KIND, n) for n in names]).count("Running") == fit
-            and phases.count("Searching") == 3 - fit
-            else None
-        ),
-    )
-    assert running
+
+    def settled() -> list[tuple[str, str | None]] | None:
+        states = []
+        for name in names:
+            phase = k.phase(KIND, name)
+            ready = k.condition(KIND, name, "Ready") or {}
+            if phase == "Running":
+                states.append((name, "Running"))
+            elif phase == "Searching" and ready.get("reason") == "PriceCapTooLow":
+                states.append((name, "PriceCapTooLow"))
+            else:
+                return None
+        return states
+
+    states = wait_for("every object running or waiting for a cheap offer", settled)
+    running = [n for n, state in states if state == "Running"]
+    assert running, states
+    if fit < 3:
+        assert any(state == "PriceCapTooLow" for _, state in states), states
     for obj in k.list(KIND):
         price = (obj.get("status") or {}).get("pricePerHour")
         if price is not None:
             assert price <= cap
-    for name in (n for n in names if k.phase(KIND, n) == "Searching"):
-        cond = k.condition(KIND, name, "Ready")
-        assert cond is not None and cond["reason"] == "PriceCapTooLow"
+    for name in running:
+        (inst,) = vast.instances_for(str(k.get(KIND, name)["metadata"]["uid"]))  # type: ignore[index]
+        assert inst["dph_total"] <= cap
