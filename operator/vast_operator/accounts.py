@@ -73,11 +73,15 @@ class Account:
     # with the same query do not all queue up for the same cheapest offer.
     claimed_offers: dict[int, float] = field(default_factory=dict)
 
-    def claim_offer(self, offer_id: int, now: float, hold: float = 120.0) -> bool:
-        """Reserve an offer for one rent; False if another object holds it."""
+    def held_offers(self, now: float, hold: float = 120.0) -> set[int]:
+        """Offers claimed within the last `hold` seconds (older claims are forgotten)."""
         for stale in [o for o, t in self.claimed_offers.items() if now - t > hold]:
             del self.claimed_offers[stale]
-        if offer_id in self.claimed_offers:
+        return set(self.claimed_offers)
+
+    def claim_offer(self, offer_id: int, now: float, hold: float = 120.0) -> bool:
+        """Reserve an offer for one rent; False if another object holds it."""
+        if offer_id in self.held_offers(now, hold):
             return False
         self.claimed_offers[offer_id] = now
         return True

@@ -93,4 +93,5 @@ def test_an_offer_is_claimed_by_one_object_at_a_time() -> None:
     assert account.claim_offer(12, now=101.0)
     account.release_offer(12)
     assert account.claim_offer(12, now=102.0)
-    assert account.claim_offer(11, now=300.0)  # claims expire
+    assert account.held_offers(now=250.0) == set()  # claims expire
+    assert account.claim_offer(11, now=300.0)

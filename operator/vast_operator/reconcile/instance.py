@@ -399,7 +399,12 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             template_hash_id=spec.template_hash,
             cancel_unavail=True,
         )
-        candidates = [o for o in choice.offers if o.id not in account.claimed_offers]
+        held = account.held_offers(self.clock())
+        candidates = [o for o in choice.offers if o.id not in held]
+        if not candidates:
+            msg = "every matching offer is being rented by another object; searching again soon"
+            w.set(phase=Phase.SEARCHING, message=msg)
+            return self.tuning.busy_interval
         for offer in candidates[:OFFERS_PER_PASS]:
             if meta.get("deletionTimestamp") or meta["uid"] in self.deleting:
                 return self.tuning.idle_interval  # deleted while waiting to rent: stop here
