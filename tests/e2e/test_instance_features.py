@@ -104,7 +104,6 @@ def test_price_cap_is_never_exceeded(
         offers = http.post("/api/v0/bundles/", json=body).raise_for_status().json()["offers"]
     prices = sorted(o["dph_total"] for o in offers)
     cap = prices[0]  # only the cheapest offer(s) fit
-    fit = min(sum(1 for p in prices if p <= cap), 3)
     names = [f"capped-{i}" for i in range(3)]
     for name in names:
         k.apply(instance_manifest(name, maxPricePerHour=cap))
@@ -124,9 +123,7 @@ def test_price_cap_is_never_exceeded(
 
     states = wait_for("every object running or waiting for a cheap offer", settled)
     running = [n for n, state in states if state == "Running"]
-    assert running, states
-    if fit < 3:
-        assert any(state == "PriceCapTooLow" for _, state in states), states
+    assert running, states  # the cheapest offer fits (one machine may serve several)
     for obj in k.list(KIND):
         price = (obj.get("status") or {}).get("pricePerHour")
         if price is not None:

@@ -445,6 +445,9 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
                         warning=True,
                     )
                 raise
+            # Rented: the claim has done its job (Vast may list the machine's remaining GPUs
+            # under the same offer id, and another object may take them).
+            account.release_offer(offer.id)
             self._record_rent(body, w, offer, result.new_contract, shown_volumes)
             return self.tuning.busy_interval
         msg = "every candidate offer was taken before it could be rented; searching again"
