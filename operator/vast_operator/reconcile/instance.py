@@ -287,7 +287,7 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             self._event(body, "Failed", msg, warning=True)
             return self.tuning.idle_interval * 10
 
-        unknown_since = parse_iso(w.get("outcomeUnknownSince"))
+        unknown_since = self._unknown_since(w)
         if unknown_since is not None:
             settle_until = unknown_since + self.tuning.create_settle
             wait = settle_until - self.clock()
@@ -435,6 +435,8 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
                 w.synced(False, Reason.VAST_UNAVAILABLE, msg)
                 return self.tuning.busy_interval
             except verr.VastError as exc:
+                # Vast answered (no outcome is unknown): the rent is not in flight any more.
+                w.set(phase=Phase.SEARCHING, creatingSince=None)
                 if exc.new_contract is not None:
                     await account.client.destroy_instance(exc.new_contract, missing_ok=True)
                     self._retire(w, exc.new_contract)
@@ -713,6 +715,18 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
     # --- deletion -------------------------------------------------------------------------
 
     @staticmethod
+    def _unknown_since(w: StatusWriter) -> float | None:
+        """Since when a rent may be landing on Vast without us knowing its outcome.
+
+        Either a rent call failed without an answer, or a previous process recorded the intent
+        (phase Creating) and died before it could record the result.
+        """
+        unknown = parse_iso(w.get("outcomeUnknownSince"))
+        if unknown is None and w.get("phase") == Phase.CREATING and w.get("instanceId") is None:
+            unknown = parse_iso(w.get("creatingSince"))
+        return unknown
+
+    @staticmethod
     def _ever_rented(w: StatusWriter) -> bool:
         return any(
             w.get(key)
@@ -752,7 +766,7 @@ class InstanceReconciler(ManagedReconciler[VastInstanceSpec]):
             account = await self.account(body, spec)
             # No rent starts once `deleting` is set, and in-flight ones finished under the
             # object's lock: a listing newer than the last intent shows everything ours.
-            unknown = parse_iso(w.get("outcomeUnknownSince"))
+            unknown = self._unknown_since(w)
             if unknown is not None:
                 settle_until = unknown + self.tuning.create_settle
                 if self.clock() < settle_until:
