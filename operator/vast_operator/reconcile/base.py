@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,7 +196,7 @@ class HasCredentials(Protocol):
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
-class ManagedReconciler(Generic[SpecT]):
+class ManagedReconciler(ABC, Generic[SpecT]):
     """What every kind shares: parse the spec, honour pause and deletion, find the account,
     turn Vast errors into conditions, and write observedGeneration with the status."""
 
@@ -269,8 +270,10 @@ class ManagedReconciler(Generic[SpecT]):
         await w.flush()
         return delay
 
+    @abstractmethod
     async def cycle(self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter) -> float:
-        raise NotImplementedError
+        """Observe, create or update: one pass for a valid, unpaused, live object."""
 
+    @abstractmethod
     async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
-        raise NotImplementedError
+        """Destroy what the object owns; (True, why) once Vast confirms it is gone."""
