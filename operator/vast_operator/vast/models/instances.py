@@ -1,0 +1,126 @@
+"""Instances as Vast lists them, and the SSH keys attached to one."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from .base import (
+    Lenient,
+    OptBool,
+    OptFloat,
+    OptInt,
+    OptPort,
+    OptSecret,
+    OptStr,
+    StrippedStr,
+    VastModel,
+)
+
+__all__ = ["Instance", "InstanceSshKey", "PortBinding", "parse_ssh_keys"]
+
+
+class PortBinding(VastModel):
+    """One docker-style port binding; Vast sends `HostPort` as a string."""
+
+    host_ip: StrippedStr = Field(default=None, alias="HostIp")
+    host_port: OptInt = Field(default=None, alias="HostPort")
+
+
+def _ports_or_none(value: Any) -> Any:
+    """`ports` is a dict on running instances; the v0 docs show an int list (ignore it)."""
+    return value if isinstance(value, dict) else None
+
+
+def _pairs_to_list(value: Any) -> Any:
+    """`extra_env` is a list of [key, value] pairs; the CLI turns it into a dict. Accept both."""
+    if isinstance(value, dict):
+        return [[str(k), "" if v is None else str(v)] for k, v in value.items()]
+    if isinstance(value, list):
+        return [
+            [str(item[0]), "" if item[1] is None else str(item[1])]
+            for item in value
+            if isinstance(item, list | tuple) and len(item) == 2
+        ]
+    return None
+
+
+class Instance(VastModel):
+    """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/` (§6.3)."""
+
+    id: int
+    machine_id: OptInt = None
+    host_id: OptInt = None
+    bundle_id: OptInt = None
+    actual_status: OptStr = None
+    intended_status: OptStr = None
+    cur_state: OptStr = None
+    next_state: OptStr = None
+    status_msg: OptStr = None
+    label: OptStr = None
+    ssh_host: StrippedStr = None
+    ssh_port: OptInt = None
+    ssh_idx: OptStr = None
+    public_ipaddr: StrippedStr = None
+    ports: Annotated[
+        dict[str, list[PortBinding] | None] | None, Lenient, BeforeValidator(_ports_or_none)
+    ] = None
+    direct_port_count: OptInt = None
+    direct_port_start: OptPort = None
+    direct_port_end: OptPort = None
+    machine_dir_ssh_port: OptPort = None
+    gpu_name: OptStr = None
+    num_gpus: OptInt = None
+    gpu_ram: OptFloat = None
+    disk_space: OptFloat = None
+    geolocation: OptStr = None
+    verification: OptStr = None
+    dph_base: OptFloat = None
+    dph_total: OptFloat = None
+    storage_cost: OptFloat = None
+    is_bid: OptBool = None
+    min_bid: OptFloat = None
+    image_uuid: OptStr = None
+    image_runtype: OptStr = None
+    image_args: Annotated[list[str] | None, Lenient] = None
+    template_hash_id: OptStr = None
+    onstart: OptStr = None
+    extra_env: Annotated[list[list[str]] | None, Lenient, BeforeValidator(_pairs_to_list)] = Field(
+        default=None, repr=False
+    )
+    jupyter_token: OptSecret = Field(default=None, repr=False)
+    start_date: OptFloat = None
+    end_date: OptFloat = None
+    volume_info: Annotated[list[dict[str, Any]] | None, Lenient] = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """`extra_env` as a dict (later pairs win, like the CLI's conversion)."""
+        return {key: value for key, value in self.extra_env or []}
+
+    def host_port(self, internal: int, proto: str = "tcp") -> int | None:
+        """The public port that maps to `internal`/`proto`, or None when not (yet) mapped."""
+        bindings = (self.ports or {}).get(f"{internal}/{proto}") or []
+        for binding in bindings:
+            if binding.host_port is not None:
+                return binding.host_port
+        return None
+
+
+class InstanceSshKey(VastModel):
+    """A key attached to an instance (`GET /api/v0/instances/{id}/ssh/`, §8)."""
+
+    id: int
+    name: OptStr = None
+    public_key: OptStr = None
+
+
+def parse_ssh_keys(raw: Any) -> list[InstanceSshKey]:
+    """`ssh_keys` of `GET /instances/{id}/ssh/` is a JSON *string* of a list (§8); accept a list."""
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip() else []
+    if not isinstance(raw, list):
+        return []
+    return [InstanceSshKey.model_validate(item) for item in raw if isinstance(item, dict)]
