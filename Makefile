@@ -23,7 +23,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-crds: $(STAMP) ## regenerate deploy/crds and the chart's CRD templates from the models
+crds: $(STAMP) ## regenerate deploy/crds, the chart's CRD templates and deploy/argocd's health checks
 	$(BIN)/vast-operator crds --write
 
 test: bootstrap lint typecheck ## the whole suite (what .ci/run runs)

@@ -1,4 +1,4 @@
-"""`vast-operator`: run the operator, or print/write the CRDs."""
+"""`vast-operator`: run the operator, or print/write the CRDs (and ArgoCD health checks)."""
 
 from __future__ import annotations
 
@@ -21,22 +21,23 @@ def _find_root() -> Path:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
-    from .api import crdgen
+    from .api import crdgen, healthgen
 
     if args.write:
         root = _find_root()
-        for path in crdgen.write_all(root):
+        for path in [*crdgen.write_all(root), *healthgen.write_all(root)]:
             print(f"wrote {path.relative_to(root)}")
         return 0
     if args.check:
         root = _find_root()
+        expected = {**crdgen.expected_files(root), **healthgen.expected_files(root)}
         stale = [
             str(p.relative_to(root))
-            for p, text in crdgen.expected_files(root).items()
+            for p, text in expected.items()
             if not p.exists() or p.read_text() != text
         ]
         if stale:
-            print("CRDs out of date, run `make crds`: " + ", ".join(stale), file=sys.stderr)
+            print("out of date, run `make crds`: " + ", ".join(stale), file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(yaml.safe_dump_all(crdgen.all_crds(), sort_keys=False, width=100))
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(run_p)
     run_p.set_defaults(func=cmd_run)
     crds_p = sub.add_parser("crds", help="print the CRDs (or --write them into the repo)")
-    crds_p.add_argument("--write", action="store_true", help="write deploy/crds and the chart")
+    crds_p.add_argument("--write", action="store_true", help="write CRDs and ArgoCD checks")
     crds_p.add_argument("--check", action="store_true", help="fail if the files are stale")
     crds_p.set_defaults(func=cmd_crds)
     args = parser.parse_args(argv)

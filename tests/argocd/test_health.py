@@ -5,22 +5,22 @@ health_test.yaml beside it and requires both `status` and `message` to match exa
 does the same with lupa's Lua 5.1 (ArgoCD embeds gopher-lua, a Lua 5.1), in a sandbox that has
 only what ArgoCD opens by default: the base and table libraries, no string methods.
 
-It also keeps deploy/argocd/argocd-cm.yaml identical to the .lua files. After editing a
-health.lua, regenerate the ConfigMap with:
-
-    .venv/bin/python tests/argocd/test_health.py --write
+It also keeps deploy/argocd/argocd-cm.yaml identical to the .lua files. Both are generated
+from one template by operator/vast_operator/api/healthgen.py; edit that, then run `make crds`
+(test_generated.py fails when the checked-in files differ from the generator's output).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from vast_operator.api import healthgen
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGOCD = ROOT / "deploy" / "argocd"
@@ -34,37 +34,12 @@ PLURALS = {
 }
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended"}
 
-ARGOCD_CM_HEADER = """\
-# Health checks for vast-operator's kinds, to MERGE into ArgoCD's argocd-cm ConfigMap
-# (do not `kubectl apply` this over an existing argocd-cm: it would drop your other settings):
-#
-#   kubectl -n argocd patch configmap argocd-cm --type merge \
-#     --patch-file deploy/argocd/argocd-cm.yaml
-#
-# Each value is a byte-for-byte copy of deploy/argocd/health/vast.ai/<Kind>/health.lua
-# (tests/argocd/test_health.py fails when they differ; `python tests/argocd/test_health.py
-# --write` regenerates this file). With the argo-cd Helm chart, put the same keys under
-# configs.cm.
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: argocd-cm
-  namespace: argocd
-  labels:
-    app.kubernetes.io/name: argocd-cm
-    app.kubernetes.io/part-of: argocd
-data:
-"""
-
 
 def render_argocd_cm() -> str:
     """The argocd-cm snippet as it must be: the header plus each health.lua as a block scalar."""
-    out = [ARGOCD_CM_HEADER]
-    for kind in KINDS:
-        lua = (HEALTH / kind / "health.lua").read_text()
-        out.append(f"  resource.customizations.health.vast.ai_{kind}: |\n")
-        out.extend((f"    {line}" if line else "") + "\n" for line in lua.splitlines())
-    return "".join(out)
+    return healthgen.render_argocd_cm(
+        {kind: (HEALTH / kind / "health.lua").read_text() for kind in KINDS}
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -206,8 +181,7 @@ def test_testdata_matches_the_crds(kind: str) -> None:
 def test_argocd_cm_matches_the_lua_files() -> None:
     cm_path = ARGOCD / "argocd-cm.yaml"
     assert cm_path.read_text() == render_argocd_cm(), (
-        "deploy/argocd/argocd-cm.yaml is out of date: run "
-        "`.venv/bin/python tests/argocd/test_health.py --write`"
+        "deploy/argocd/argocd-cm.yaml is out of date: run `make crds`"
     )
     cm = yaml.safe_load(cm_path.read_text())
     assert cm["kind"] == "ConfigMap"
@@ -240,11 +214,3 @@ def test_applications_point_at_this_repository_layout() -> None:
     # Deleting the objects app must run the operator's finalizers: cascade, and never prune
     # the operator together with them.
     assert "resources-finalizer.argocd.argoproj.io" in objects["metadata"]["finalizers"]
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        (ARGOCD / "argocd-cm.yaml").write_text(render_argocd_cm())
-        print("wrote deploy/argocd/argocd-cm.yaml")
-    else:
-        sys.exit("usage: test_health.py --write   (regenerates deploy/argocd/argocd-cm.yaml)")
