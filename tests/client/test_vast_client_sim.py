@@ -430,7 +430,7 @@ async def test_errors_are_vast_errors_with_a_route_template(vast: VastClient) ->
 async def test_a_retired_route_is_a_deprecated_endpoint_error(vast: VastClient) -> None:
     # The client never calls the retired v0 list; this drives the real 410 body through the
     # one request function to prove the mapping.
-    from vast_operator.vast.client import _Mode
+    from vast_operator.vast.client.transport import _Mode
 
     with pytest.raises(DeprecatedEndpointError) as caught:
         await vast._request("GET", "/api/v0/instances/", _Mode.SAFE, params={"owner": "me"})
