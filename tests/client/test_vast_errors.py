@@ -1,7 +1,7 @@
 """Error classification: each documented Vast failure body maps to the class that says what to do.
 
-Bodies are the ones listed in vast-api.md §2, §3, §5.4, §7, §9.2 and §10. Also checks that the
-API key never survives into an error's str, repr or args.
+Bodies are the shapes Vast's API returns. Also checks that the API key never survives into an
+error's str, repr or args.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parsing the quirky payloads of vast-api.md, and serialising requests like the CLI does."""
+"""Parsing the quirky payloads Vast sends, and serialising requests like the CLI does."""
 
 from __future__ import annotations
 

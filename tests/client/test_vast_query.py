@@ -1,4 +1,4 @@
-"""Offer queries: the search body of vast-api.md §4.2-§4.4, and client-side re-validation."""
+"""Offer queries: the search body of `POST /api/v0/bundles/`, and client-side re-validation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_the_default_query_carries_the_api_layer_filters() -> None:
 
 
 def test_the_reference_example_is_built_field_by_field() -> None:
-    # vast-api.md §4.4 example, as typed values rather than the CLI's strings.
+    # The CLI query language's example, as typed values rather than the CLI's strings.
     query = (
         OfferQuery(allocated_storage=5.0)
         .without("rented")

@@ -2,9 +2,10 @@
 
 Every failure of a Vast call leaves `vast_operator.vast` as one of the classes below, never as an
 httpx exception. `classify_response` is the single place that turns an HTTP status and body into
-a class; the wire shapes it reads are listed in the protocol reference (vast-api.md §2, §3, §5.4,
-§7, §9, §10). The API key never appears in an error: messages are scrubbed of it (and of any
-`api_key=...` echo) before an error is built, and bodies are cut to 256 characters.
+a class; the wire shapes it reads are listed in `parse_error_body` and `classify_response`
+(Vast's API reference: https://docs.vast.ai/api). The API key never appears in an error:
+messages are scrubbed of it (and of any `api_key=...` echo) before an error is built, and bodies
+are cut to 256 characters.
 
 What to do with each class:
 
@@ -198,7 +199,7 @@ _NOT_FOUND_TEXT = re.compile(r"not found for user|does not exist", re.IGNORECASE
 def parse_error_body(body: bytes | str) -> tuple[str | None, str, dict[str, Any] | None]:
     """Return (code, message, parsed JSON object or None) from any error body shape.
 
-    Shapes seen (vast-api.md §2, §3): `{"success": false, "error", "msg"}`, `{"msg"}`,
+    Shapes seen: `{"success": false, "error", "msg"}`, `{"msg"}`,
     `{"message"}`, `{"detail"}`, a JSON string, or plain text/HTML.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -228,7 +229,7 @@ def classify_response(
 ) -> VastError:
     """Map one Vast response (an error status, or 2xx with `"success": false`) to an error.
 
-    The rules, in order (vast-api.md §2, §3, §5.4, §7, §9.2, §10):
+    The rules, in order:
 
     1. any 429, whatever the body → RateLimitedError;
     2. `auth_error`, any 401, 403 "requires login", 404 "Session expired" → AuthenticationError;

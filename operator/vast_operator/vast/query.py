@@ -2,11 +2,11 @@
 
 A query is a set of field conditions (`{"num_gpus": {"gte": 2}}`), an `order` as
 `[[field, "asc"|"desc"]]`, a rental `type`, an optional `limit` and the `allocated_storage` used
-to price disk into `dph_total` (vast-api.md §4.2). `OfferQuery` starts with the API layer's
-default filters (verified, not external, rentable, not rented; §4.3); `without()` drops any of
+to price disk into `dph_total` (https://docs.vast.ai/api). `OfferQuery` starts with the API
+layer's default filters (verified, not external, rentable, not rented); `without()` drops any of
 them and `OfferQuery.bare()` starts from nothing.
 
-The server may return offers that do not satisfy the query (§4.3), so `offer_matches()`
+The server may return offers that do not satisfy the query, so `offer_matches()`
 re-checks an offer on the client side.
 """
 
@@ -50,7 +50,7 @@ DEFAULT_VOLUME_FILTERS: Mapping[str, Mapping[Op, Any]] = {
     "disk_space": {"gte": 1},
 }
 
-# CLI aliases for offer fields (vast-api.md §4.4), applied when matching client-side.
+# The `vastai` CLI's aliases for offer fields, applied when matching client-side.
 FIELD_ALIASES: Mapping[str, str] = {
     "cuda_vers": "cuda_max_good",
     "display_active": "gpu_display_active",
@@ -59,7 +59,7 @@ FIELD_ALIASES: Mapping[str, str] = {
     "flops_usd": "flops_per_dphtotal",
 }
 
-# Fields the CLI query language multiplies (GB → MB, days → seconds), vast-api.md §4.4.
+# Fields the `vastai` CLI query language multiplies (GB → MB, days → seconds).
 CLI_MULTIPLIERS: Mapping[str, float] = {
     "cpu_ram": 1000.0,
     "gpu_ram": 1000.0,
@@ -145,7 +145,7 @@ class _ConditionQuery(BaseModel):
 
 
 class OfferQuery(_ConditionQuery):
-    """The search body of `POST /api/v0/bundles/` (vast-api.md §4.2, §4.3).
+    """The search body of `POST /api/v0/bundles/`.
 
     >>> OfferQuery().where("gpu_name", "in", ["RTX 4090"]).where("num_gpus", "gte", 2).to_body()
     ... # doctest: +SKIP
@@ -164,7 +164,7 @@ class OfferQuery(_ConditionQuery):
         """The conditions in the CLI query language, for a workergroup's `search_params`.
 
         Default filters that still hold their default value are left out (the workergroup
-        request appends the CLI's own defaults). Inverse of the CLI's `parse_query` (§4.4):
+        request appends the CLI's own defaults). Inverse of the CLI's `parse_query`:
         MB fields go back to GB, spaces in strings become `_`.
         """
         tokens: list[str] = []
@@ -177,7 +177,7 @@ class OfferQuery(_ConditionQuery):
 
 
 class VolumeOfferQuery(_ConditionQuery):
-    """The search body of `POST /api/v0/volumes/search/` (vast-api.md §9.1; no `type`)."""
+    """The search body of `POST /api/v0/volumes/search/` (no `type`)."""
 
     conditions: Conditions = Field(default_factory=lambda: _copy_conditions(DEFAULT_VOLUME_FILTERS))
     allocated_storage: float | None = Field(default=1.0, ge=0)
@@ -272,7 +272,7 @@ def offer_matches(offer: Offer | VolumeOffer, query: _ConditionQuery) -> bool:
     """True when `offer` satisfies every condition of `query` that it carries data for.
 
     A field the offer does not report (None) cannot be checked and does not reject the offer:
-    Vast does not return every filter field (e.g. `verified`, §4.6). `geolocation` matches
+    Vast does not return every filter field (e.g. `verified`). `geolocation` matches
     either the full text or its trailing country code (`"Washington, US"` matches `"US"`).
     """
     for name, ops in query.conditions.items():

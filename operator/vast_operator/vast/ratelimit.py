@@ -1,7 +1,8 @@
 """One rate limiter for every Vast call the process makes.
 
 Vast limits requests per endpoint and per identity, as a minimum interval between calls, and
-answers 429 without Retry-After (vast-api.md §3). The limiter therefore paces on two levels:
+answers 429 without Retry-After (https://docs.vast.ai/api). The limiter therefore paces on two
+levels:
 
 1. per (identity, route template): a small token bucket whose refill interval is the documented
    threshold of that route (`DEFAULT_ROUTE_LIMITS`; burst 1 = a plain minimum interval);
@@ -51,7 +52,7 @@ class RouteLimit:
     per_identity: bool = True
 
 
-# Thresholds documented in the `x-rate-limit` of each OpenAPI file (vast-api.md §3), read as
+# Thresholds documented in the `x-rate-limit` of Vast's OpenAPI files (docs.vast.ai/api), read as
 # "minimum seconds between calls for one identity". Offer search is "10 per minute per IP".
 DEFAULT_ROUTE_LIMITS: Mapping[str, RouteLimit] = {
     "POST /api/v0/bundles/": RouteLimit(6.0, burst=3, per_identity=False),

@@ -28,7 +28,7 @@ class InstancesAPI(Transport):
         select_filters: Mapping[str, Mapping[str, Any]] | None = None,
         page_size: int = MAX_PAGE_SIZE,
     ) -> AsyncIterator[list[Instance]]:
-        """Yield pages of `GET /api/v1/instances/`, following `next_token` (vast-api.md §6.1)."""
+        """Yield pages of `GET /api/v1/instances/`, following `next_token`."""
         route = "GET /api/v1/instances/"
         filters: dict[str, Any] = {k: dict(v) for k, v in (select_filters or {}).items()}
         if label is not None:

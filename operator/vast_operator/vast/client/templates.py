@@ -17,7 +17,7 @@ class TemplatesAPI(Transport):
         """`POST /api/v0/template/`: a private template that runs `image`; returns its hash_id.
 
         The image's own entrypoint runs (runtype `args`), as serverless worker images expect;
-        a `repo:tag` image is sent as Vast's separate `image` and `tag` (vast-api.md §11.1).
+        a `repo:tag` image is sent as Vast's separate `image` and `tag`.
         """
         route = "POST /api/v0/template/"
         repo, tag = image, None
@@ -47,7 +47,7 @@ class TemplatesAPI(Transport):
         return hash_id
 
     async def delete_template(self, hash_id: str, *, missing_ok: bool = True) -> None:
-        """`DELETE /api/v0/template/` with `{"hash_id": ...}` (vast-api.md §11.1)."""
+        """`DELETE /api/v0/template/` with `{"hash_id": ...}`."""
         try:
             await self._request(
                 "DELETE", "/api/v0/template/", _Mode.SAFE, body={"hash_id": hash_id}

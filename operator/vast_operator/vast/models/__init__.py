@@ -2,8 +2,8 @@
 
 Response models are tolerant, because Vast's answers are loose (see `base`). Secrets that Vast
 returns (endpoint and user API keys, the per-instance key, Jupyter tokens) are `SecretStr` and
-excluded from `repr`. Request models serialise exactly like the official CLI (`to_body()`), see
-vast-api.md §5.1, §9.2, §10.1 and §10.2.
+excluded from `repr`. Request models serialise exactly like the official CLI (`to_body()`).
+The wire shapes are Vast's: https://docs.vast.ai/api.
 
 - `base`: tolerant field types and `VastModel`.
 - `offers`: `Offer`, and renting one (`CreateInstanceRequest`, `CreateInstanceResult`).

@@ -18,7 +18,7 @@ __all__ = [
 
 
 class Endpoint(VastModel):
-    """An endpoint group row (`/api/v0/endptjobs/`, vast-api.md §10.1)."""
+    """An endpoint group row (`/api/v0/endptjobs/`)."""
 
     id: int
     endpoint_name: OptStr = None
@@ -87,7 +87,7 @@ class EndpointSpec(_RequestModel):
 
 
 class Workergroup(VastModel):
-    """A workergroup ("autogroup") row (`/api/v0/autojobs/`, vast-api.md §10.2)."""
+    """A workergroup ("autogroup") row (`/api/v0/autojobs/`)."""
 
     id: int
     endpoint_id: OptInt = None
@@ -113,7 +113,7 @@ DEFAULT_WORKERGROUP_FILTERS = "verified=True rentable=True rented=False"
 
 
 class WorkergroupRequest(_RequestModel):
-    """What to create or change on a workergroup (vast-api.md §10.2).
+    """What to create or change on a workergroup.
 
     `search_params` is a CLI-syntax query string (`OfferQuery.to_search_params()` makes one);
     like the CLI, `verified=True rentable=True rented=False` is appended unless

@@ -16,7 +16,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class PortSpec(BaseModel):
-    """An internal port to expose; Vast maps it to a random public port (§5.2)."""
+    """An internal port to expose; Vast maps it to a random public port."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,7 +32,7 @@ class PortSpec(BaseModel):
 
 
 class VolumeMount(BaseModel):
-    """Mount an existing local volume (id from `GET /volumes`) at `path` (§5.2, §9.4)."""
+    """Mount an existing local volume (id from `GET /volumes`) at `path`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,7 +59,7 @@ def build_env(
     """Build the create body's `env` dict from structured inputs, as the CLI's `parse_env` does.
 
     Plain variables map to their values; each port becomes `"-p P:P": "1"` (`/udp` suffix for
-    UDP); each volume mount becomes `"-v V.<id>:<path>": "1"` (vast-api.md §5.2).
+    UDP); each volume mount becomes `"-v V.<id>:<path>": "1"`.
     """
     env: dict[str, str] = {}
     for name, value in (variables or {}).items():

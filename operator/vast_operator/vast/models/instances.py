@@ -48,7 +48,7 @@ def _pairs_to_list(value: Any) -> Any:
 
 
 class Instance(VastModel):
-    """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/` (§6.3)."""
+    """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/`."""
 
     id: int
     machine_id: OptInt = None
@@ -110,7 +110,7 @@ class Instance(VastModel):
 
 
 class InstanceSshKey(VastModel):
-    """A key attached to an instance (`GET /api/v0/instances/{id}/ssh/`, §8)."""
+    """A key attached to an instance (`GET /api/v0/instances/{id}/ssh/`)."""
 
     id: int
     name: OptStr = None
@@ -118,7 +118,7 @@ class InstanceSshKey(VastModel):
 
 
 def parse_ssh_keys(raw: Any) -> list[InstanceSshKey]:
-    """`ssh_keys` of `GET /instances/{id}/ssh/` is a JSON *string* of a list (§8); accept a list."""
+    """`ssh_keys` of `GET /instances/{id}/ssh/` is a JSON *string* of a list; accept a list."""
     if isinstance(raw, str):
         raw = json.loads(raw) if raw.strip() else []
     if not isinstance(raw, list):

@@ -29,7 +29,7 @@ def country_code(geolocation: str | None) -> str | None:
 
 
 class Offer(VastModel):
-    """One row of `POST /api/v0/bundles/` (vast-api.md §4.6). Rent it with its `id`."""
+    """One row of `POST /api/v0/bundles/`. Rent it with its `id`."""
 
     id: int
     ask_contract_id: OptInt = None
@@ -107,12 +107,12 @@ Runtype = Literal[
 
 
 class CreateInstanceRequest(BaseModel):
-    """Body of `PUT /api/v0/asks/{offer_id}/` (vast-api.md §5.1).
+    """Body of `PUT /api/v0/asks/{offer_id}/`.
 
     `price` None rents on-demand; a price makes it an interruptible bid in $/h. `env` is the dict
-    form (use `build_env`); `volume_info` is §9.4's object. `to_body()` sends every key the CLI
-    always sends, plus `runtype` (defaulted like the CLI when no template is given), `args`,
-    `volume_info` and `target_state` only when set.
+    form (use `build_env`); `volume_info` is Vast's volume object. `to_body()` sends every key
+    the CLI always sends, plus `runtype` (defaulted like the CLI when no template is given),
+    `args`, `volume_info` and `target_state` only when set.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -175,7 +175,7 @@ class CreateInstanceRequest(BaseModel):
 
 
 class CreateInstanceResult(VastModel):
-    """Answer of a rent: `new_contract` is the instance id (vast-api.md §5.4)."""
+    """Answer of a rent: `new_contract` is the instance id."""
 
     new_contract: int
     success: OptBool = None

@@ -10,7 +10,7 @@ __all__ = ["User"]
 
 
 class User(VastModel):
-    """`GET /api/v0/users/current` (vast-api.md §11.3). Secrets are hidden from `repr`."""
+    """`GET /api/v0/users/current`. Secrets are hidden from `repr`."""
 
     id: int
     email: OptStr = None

@@ -13,7 +13,7 @@ __all__ = ["CreatedVolume", "Volume", "VolumeOffer"]
 
 
 class VolumeOffer(VastModel):
-    """One row of `POST /api/v0/volumes/search/` (vast-api.md §9.1)."""
+    """One row of `POST /api/v0/volumes/search/`."""
 
     id: int
     ask_contract_id: OptInt = None
@@ -41,7 +41,7 @@ _VOLUME_NAME_ID = re.compile(r"^V\.(\d+)$")
 
 
 class Volume(VastModel):
-    """A row of `GET /api/v0/volumes?owner=me` (vast-api.md §9.2)."""
+    """A row of `GET /api/v0/volumes?owner=me`."""
 
     id: int
     status: OptStr = None
