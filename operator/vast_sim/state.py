@@ -20,19 +20,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vast_sim import lifecycle, views
+from vast_sim.catalog import CATALOG
 from vast_sim.config import SimConfig
 from vast_sim.docker_env import parse_env
 from vast_sim.errors import VastError, vast_error
-from vast_sim.market import (
-    CATALOG,
-    IdSource,
-    generate_machines,
-    initial_ids,
-    offer_static,
-    priced_offer,
-    storage_hourly,
-    volume_offer,
-)
+from vast_sim.market import IdSource, generate_machines, initial_ids
 from vast_sim.models import (
     Endpoint,
     Instance,
@@ -44,6 +36,7 @@ from vast_sim.models import (
     Workergroup,
     record_from_dict,
 )
+from vast_sim.offer_rows import offer_static, priced_offer, storage_hourly, volume_offer
 from vast_sim.query import (
     QueryError,
     compile_offer_filters,

@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from vast_sim.app import Call, Handler, Sim, VastRoute, json_any, json_body, path_int
+from vast_sim.catalog import CATALOG
 from vast_sim.errors import vast_error
-from vast_sim.market import CATALOG
 
 
 def ok(body: object, status: int = 200) -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from vast_sim import lifecycle
-from vast_sim.market import storage_hourly
 from vast_sim.models import (
     Endpoint,
     Instance,
@@ -16,6 +15,7 @@ from vast_sim.models import (
     Volume,
     Workergroup,
 )
+from vast_sim.offer_rows import storage_hourly
 
 USER_ID = 318_452
 
