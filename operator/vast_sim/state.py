@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from vast_sim import lifecycle, views
+from vast_sim import instance_view, lifecycle, views
 from vast_sim.catalog import CATALOG
 from vast_sim.config import SimConfig
 from vast_sim.docker_env import parse_env
@@ -600,7 +600,7 @@ class World:
 
     def _row(self, inst: Instance) -> JSONDict:
         machine = self.machines[inst.machine_id]
-        return views.instance_row(
+        return instance_view.instance_row(
             inst, machine, self._machine_static(machine, inst.num_gpus), self.volumes, self.now()
         )
 
@@ -627,7 +627,7 @@ class World:
         if not isinstance(filters, dict):
             raise vast_error(400, "invalid_request", "select_filters must be a JSON object")
         for name in filters:
-            if name not in views.INSTANCE_COLUMNS:
+            if name not in instance_view.INSTANCE_COLUMNS:
                 raise vast_error(
                     400,
                     "invalid_request",
@@ -652,7 +652,7 @@ class World:
             self._refresh_transient()
             cols = []
             for inst in self.instances.values():
-                c = views.instance_columns(inst, self.machines[inst.machine_id])
+                c = instance_view.instance_columns(inst, self.machines[inst.machine_id])
                 if all(p(c) for p in predicates):
                     cols.append(c)
             label_counts: dict[str, int] = {}
@@ -1617,7 +1617,7 @@ def _instance_order(order_by: Any) -> list[tuple[str, bool]]:
             col, direction = item[0], str(item[1] if len(item) > 1 else "asc").lower()
         else:
             raise vast_error(400, "invalid_request", "order_by entries need a col")
-        if col not in views.INSTANCE_COLUMNS:
+        if col not in instance_view.INSTANCE_COLUMNS:
             raise vast_error(
                 400, "invalid_request", f"Error in query parameters: {col} is not a valid order key"
             )
