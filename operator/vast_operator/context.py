@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import kopf
 from prometheus_client import CollectorRegistry
@@ -16,19 +16,12 @@ from .config import Settings
 from .kube import Kube
 from .metrics import Metrics
 from .poller import Snapshot, uid_from_label
-from .reconcile.base import Tuning
-from .reconcile.endpoint import EndpointReconciler
-from .reconcile.instance import InstanceReconciler
-from .reconcile.volume import VolumeReconciler
+from .reconcile.adapter import Tuning
+from .reconcile.kinds import adapters
+from .reconcile.loop import ManagedLoop
 from .vast.ratelimit import RateLimiter
 
 log = logging.getLogger("vast_operator")
-
-
-class Reconciler(Protocol):
-    async def reconcile(self, body: Mapping[str, Any]) -> float: ...
-
-    async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]: ...
 
 
 def kopf_events(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -67,22 +60,17 @@ class OperatorContext:
             finalizer=settings.finalizer,
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
         )
-        self.instances = InstanceReconciler(
-            self.accounts,
-            kube,
-            kopf_events,
-            settings.api_key,
-            self.tuning,
-            on_replace=self.metrics.replacements.inc,
-        )
-        self._reconcilers: dict[str, Reconciler] = {
-            "vastinstances": self.instances,
-            "vastvolumes": VolumeReconciler(
-                self.accounts, kube, kopf_events, settings.api_key, self.tuning
-            ),
-            "vastendpoints": EndpointReconciler(
-                self.accounts, kube, kopf_events, settings.api_key, self.tuning
-            ),
+        self._loops: dict[str, ManagedLoop[Any, Any, Any]] = {
+            adapter.plural: ManagedLoop(
+                adapter,
+                self.accounts,
+                kube,
+                kopf_events,
+                settings.api_key,
+                self.tuning,
+                on_unexpected=self.metrics.reconcile_errors.labels(kind=adapter.plural).inc,
+            )
+            for adapter in adapters(on_replace=self.metrics.replacements.inc)
         }
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -91,11 +79,8 @@ class OperatorContext:
         self._phases: dict[str, tuple[str, str]] = {}
         self._account_totals: dict[str, tuple[dict[str, int], float]] = {}
 
-    def register(self, plural: str, reconciler: Reconciler) -> None:
-        self._reconcilers[plural] = reconciler
-
-    def reconciler(self, plural: str) -> Reconciler:
-        return self._reconcilers[plural]
+    def loop(self, plural: str) -> ManagedLoop[Any, Any, Any]:
+        return self._loops[plural]
 
     def configure_kopf(self, settings: kopf.OperatorSettings) -> None:
         settings.persistence.finalizer = self.settings.finalizer
@@ -104,6 +89,9 @@ class OperatorContext:
             prefix="vast.ai", key="last-handled-configuration"
         )
         settings.posting.level = logging.INFO
+        # Ask the API server to end each watch after 5 minutes and give up on our side 30 s
+        # later: a watch that silently died (a proxy, a restarted API server) is replaced
+        # within minutes instead of never, and the server's own end comes first.
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.peering.standalone = self.settings.peering is None
@@ -170,9 +158,10 @@ class OperatorContext:
         self._phases[uid] = (plural, phase)
         self._export_phases()
 
-    def object_deleted(self, body: Mapping[str, Any]) -> None:
+    def object_deleted(self, plural: str, body: Mapping[str, Any]) -> None:
         uid = (body.get("metadata") or {}).get("uid")
         if uid:
+            self._loops[plural].forget(uid)
             self._phases.pop(uid, None)
             self._seen.pop(uid, None)
             self._export_phases()

@@ -13,17 +13,16 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from .api.common import GROUP, VERSION
 from .context import OperatorContext
+from .reconcile.errors import DEFAULT_ERROR_DELAY, delete_backoff
+from .reconcile.kinds import PLURALS
 
 log = logging.getLogger("vast_operator.handlers")
-
-KINDS = ("vastinstances", "vastvolumes", "vastendpoints")
 
 
 @kopf.on.startup()
@@ -65,7 +64,7 @@ async def _run_daemon(
     ctx: OperatorContext = memo.ctx
     uid = str(body.metadata.uid)
     wake = ctx.wakeup(uid)
-    reconciler = ctx.reconciler(plural)
+    loop = ctx.loop(plural)
     try:
         while not stopped:
             wake.clear()
@@ -73,86 +72,52 @@ async def _run_daemon(
                 if stopped:
                     break
                 try:
-                    delay = await reconciler.reconcile(body)
-                except Exception:
+                    delay = await loop.reconcile(body)
+                except Exception:  # a status write failed; the loop logged everything else
                     log.exception(
                         "reconcile of %s/%s failed", body.metadata.namespace, body.metadata.name
                     )
                     ctx.metrics.reconcile_errors.labels(kind=plural).inc()
-                    delay = 30.0
+                    delay = DEFAULT_ERROR_DELAY
             ctx.metrics.reconciles.labels(kind=plural).inc()
             await _wait(stopped, wake, delay * random.uniform(0.9, 1.1))
     finally:
         ctx.forget(uid)
 
 
-@kopf.daemon(GROUP, VERSION, "vastinstances", id="reconcile", cancellation_timeout=None)
-async def instance_daemon(
-    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    await _run_daemon("vastinstances", body, stopped, memo)
-
-
-@kopf.daemon(GROUP, VERSION, "vastvolumes", id="reconcile", cancellation_timeout=None)
-async def volume_daemon(
-    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    await _run_daemon("vastvolumes", body, stopped, memo)
-
-
-@kopf.daemon(GROUP, VERSION, "vastendpoints", id="reconcile", cancellation_timeout=None)
-async def endpoint_daemon(
-    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    await _run_daemon("vastendpoints", body, stopped, memo)
-
-
-def _on_event(plural: str, body: Mapping[str, Any], memo: kopf.Memo, type_: str | None) -> None:
-    ctx: OperatorContext = memo.ctx
-    if type_ == "DELETED":
-        ctx.object_deleted(body)
-    else:
-        ctx.observe_object(plural, body)
-
-
-@kopf.on.event(GROUP, VERSION, "vastinstances")
-def instance_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
-    _on_event("vastinstances", body, memo, type)
-
-
-@kopf.on.event(GROUP, VERSION, "vastvolumes")
-def volume_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
-    _on_event("vastvolumes", body, memo, type)
-
-
-@kopf.on.event(GROUP, VERSION, "vastendpoints")
-def endpoint_event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
-    _on_event("vastendpoints", body, memo, type)
-
-
 async def _delete(plural: str, body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     ctx: OperatorContext = memo.ctx
     uid = str(body.metadata.uid)
     async with ctx.lock(uid):
-        done, message = await ctx.reconciler(plural).delete(body)
-    if not done:
-        if message.startswith("waiting"):
-            delay = 5.0  # waiting for another object to let go: look again soon, not later
+        result = await ctx.loop(plural).delete(body)
+    if not result.done:
+        delay = result.wait_seconds
+        raise kopf.TemporaryError(
+            result.message, delay=delay if delay is not None else delete_backoff(retry)
+        )
+
+
+def _register(plural: str) -> None:
+    """The daemon, the event handler and the delete handler of one kind."""
+
+    @kopf.daemon(GROUP, VERSION, plural, id="reconcile", cancellation_timeout=None)
+    async def daemon(
+        body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+    ) -> None:
+        await _run_daemon(plural, body, stopped, memo)
+
+    @kopf.on.event(GROUP, VERSION, plural)
+    def event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        ctx: OperatorContext = memo.ctx
+        if type == "DELETED":
+            ctx.object_deleted(plural, body)
         else:
-            delay = min(300.0, 2.0 * (2 ** min(retry, 8))) * random.uniform(0.8, 1.2)
-        raise kopf.TemporaryError(message, delay=delay)
+            ctx.observe_object(plural, body)
+
+    @kopf.on.delete(GROUP, VERSION, plural, id="destroy", retries=None)
+    async def delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+        await _delete(plural, body, memo, retry)
 
 
-@kopf.on.delete(GROUP, VERSION, "vastinstances", id="destroy", retries=None)
-async def instance_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await _delete("vastinstances", body, memo, retry)
-
-
-@kopf.on.delete(GROUP, VERSION, "vastvolumes", id="destroy", retries=None)
-async def volume_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await _delete("vastvolumes", body, memo, retry)
-
-
-@kopf.on.delete(GROUP, VERSION, "vastendpoints", id="destroy", retries=None)
-async def endpoint_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await _delete("vastendpoints", body, memo, retry)
+for _plural in PLURALS:
+    _register(_plural)

@@ -113,3 +113,22 @@ class Condition(StatusModel):
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation this condition was computed from."
     )
+
+
+class ManagedStatus(StatusModel):
+    """Status fields every kind has; the managed loop reads and writes these."""
+
+    phase: str | None = Field(default=None, description="Where the object is in its life.")
+    message: str | None = Field(default=None, description="A sentence for people.")
+    creating_since: str | None = Field(
+        default=None, description="When the current create (or rental) attempt began (RFC 3339)."
+    )
+    outcome_unknown_since: str | None = Field(
+        default=None,
+        description="A create call failed without a clear answer at this time; no new create "
+        "until Vast had time to act on it.",
+    )
+    conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last acted on."
+    )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Condition, CRDModel, CredentialsRef, StatusModel
+from .common import CRDModel, CredentialsRef, ManagedStatus, StatusModel
 
 KIND = "VastEndpoint"
 PLURAL = "vastendpoints"
@@ -129,19 +129,15 @@ class WorkergroupStatus(StatusModel):
     workers: int | None = Field(default=None, description="Workers Vast reports.")
 
 
-class VastEndpointStatus(StatusModel):
+class VastEndpointStatus(ManagedStatus):
     """What the operator last saw of the endpoint on Vast."""
 
     phase: Phase | None = Field(default=None, description="Where the endpoint is in its life.")
-    message: str | None = Field(default=None, description="A sentence for people.")
     endpoint_id: int | None = Field(default=None, description="Vast endpoint id.")
     endpoint_state: str | None = Field(default=None, description="active, suspended, stopped.")
     workergroups: list[WorkergroupStatus] | None = Field(
         default=None, description="Workergroups with their Vast ids."
     )
-    creating_since: str | None = Field(default=None, description="When creation began.")
-    conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
-    observed_generation: int | None = Field(default=None, description="Generation acted on.")
 
 
 PRINTER_COLUMNS = [

@@ -9,9 +9,9 @@ from pydantic import Field
 
 from .common import (
     DURATION_PATTERN,
-    Condition,
     CRDModel,
     CredentialsRef,
+    ManagedStatus,
     SecretKeySelector,
     SecretRef,
     StatusModel,
@@ -371,11 +371,18 @@ class PortMapping(StatusModel):
     host_port: int = Field(description="Port on the host's public address.")
 
 
-class VastInstanceStatus(StatusModel):
+class MountedVolume(StatusModel):
+    """A VastVolume mounted into the instance."""
+
+    name: str = Field(description="The VastVolume's name.")
+    volume_id: str = Field(description="Vast volume id.")
+    mount_path: str = Field(description="Where it is mounted in the container.")
+
+
+class VastInstanceStatus(ManagedStatus):
     """What the operator last saw of the instance on Vast."""
 
     phase: Phase | None = Field(default=None, description="Where the instance is in its life.")
-    message: str | None = Field(default=None, description="A sentence for people.")
     instance_id: int | None = Field(default=None, description="Vast instance (contract) id.")
     offer_id: int | None = Field(default=None, description="The offer that was rented.")
     machine_id: int | None = Field(default=None, description="Vast machine id.")
@@ -397,17 +404,9 @@ class VastInstanceStatus(StatusModel):
     expired_at: str | None = Field(
         default=None, description="When spec.lifetime ran out and the instance was destroyed."
     )
-    creating_since: str | None = Field(
-        default=None, description="When the current rental attempt began (RFC 3339)."
-    )
     attempts: int | None = Field(default=None, description="Rentals tried so far.")
     observed_at: str | None = Field(
         default=None, description="When the operator last learned the instance id."
-    )
-    outcome_unknown_since: str | None = Field(
-        default=None,
-        description="A rent call failed without a clear answer at this time; no new rent "
-        "until Vast had time to act on it.",
     )
     retired_instance_ids: list[int] | None = Field(
         default=None, description="Instances this object destroyed (never adopted again)."
@@ -418,13 +417,7 @@ class VastInstanceStatus(StatusModel):
     attached_ssh_keys: list[str] | None = Field(
         default=None, description="Fingerprints of the SSH keys attached to the instance."
     )
-    volumes: list[dict[str, str]] | None = Field(
-        default=None, description="Mounted volumes: name, volumeId, mountPath."
-    )
-    conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
-    observed_generation: int | None = Field(
-        default=None, description="The metadata.generation last acted on."
-    )
+    volumes: list[MountedVolume] | None = Field(default=None, description="Mounted volumes.")
 
 
 PRINTER_COLUMNS = [

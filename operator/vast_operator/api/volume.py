@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Condition, CRDModel, CredentialsRef, StatusModel
+from .common import CRDModel, CredentialsRef, ManagedStatus
 
 KIND = "VastVolume"
 PLURAL = "vastvolumes"
@@ -100,11 +100,10 @@ FIELD_VALIDATIONS: dict[str, list[dict[str, str]]] = {
 }
 
 
-class VastVolumeStatus(StatusModel):
+class VastVolumeStatus(ManagedStatus):
     """What the operator last saw of the volume on Vast."""
 
     phase: Phase | None = Field(default=None, description="Where the volume is in its life.")
-    message: str | None = Field(default=None, description="A sentence for people.")
     volume_id: int | None = Field(default=None, description="Vast volume id.")
     volume_name: str | None = Field(default=None, description="Vast volume name (V.<id>).")
     offer_id: int | None = Field(default=None, description="The volume offer that was rented.")
@@ -113,10 +112,7 @@ class VastVolumeStatus(StatusModel):
     used_by: list[str] | None = Field(
         default=None, description="VastInstances (names) that mount this volume."
     )
-    creating_since: str | None = Field(default=None, description="When creation began.")
     observed_at: str | None = Field(default=None, description="When the volume was first seen.")
-    conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
-    observed_generation: int | None = Field(default=None, description="Generation acted on.")
 
 
 PRINTER_COLUMNS = [

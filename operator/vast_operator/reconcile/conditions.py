@@ -6,13 +6,14 @@ A reason is part of the API: users and ArgoCD match on it, so they never change 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 READY = "Ready"
 SYNCED = "Synced"
 
 
-class Reason:
+class Reason(StrEnum):
     # Synced
     RECONCILED = "ReconcileSuccess"
     PAUSED = "Paused"
@@ -24,6 +25,7 @@ class Reason:
     VAST_REJECTED = "VastRejected"
     INVALID_SPEC = "InvalidSpec"
     DELETE_FAILED = "DeleteFailed"
+    RECONCILE_ERROR = "ReconcileError"  # an unexpected error: a bug or an unforeseen answer
     # Ready
     NO_MATCHING_OFFER = "NoMatchingOffer"
     PRICE_CAP_TOO_LOW = "PriceCapTooLow"
@@ -42,6 +44,13 @@ class Reason:
     AVAILABLE = "Available"
     WAITING_FOR_VOLUME = "WaitingForVolume"
     IN_USE = "InUse"
+    VOLUME_LOST = "VolumeLost"
+    READY = "Ready"  # an endpoint with all its workergroups
+    # Deletion results (not written to conditions unless stated)
+    DESTROYED = "Destroyed"
+    ORPHANED = "Orphaned"
+    NEVER_CREATED = "NeverCreated"
+    OUTCOME_PENDING = "CreateOutcomePending"
 
 
 def now_rfc3339() -> str:

@@ -1,4 +1,4 @@
-"""The managed-resource cycle for VastVolume (a Vast local volume on one machine).
+"""VastVolume's adapter for the managed loop (a Vast local volume on one machine).
 
 The Vast name of a volume carries the object's UID (`k8s_<uid hex>`) unless the user chose a
 name, so a crash between "Vast created it" and "status written" is healed by adoption. A volume
@@ -7,33 +7,26 @@ is deleted only when no VastInstance mounts it and Vast lists no instance using 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import ValidationError
+from typing import Any, ClassVar
 
 from ..accounts import Account
 from ..api import volume as api
-from ..api.volume import Phase, VastVolumeSpec
+from ..api.volume import Phase, VastVolumeSpec, VastVolumeStatus
 from ..vast import errors as verr
 from ..vast.models import Volume, VolumeOffer
 from ..vast.query import OfferQuery, VolumeOfferQuery
-from .base import (
-    CredentialsMissing,
-    ManagedReconciler,
-    StatusWriter,
-    iso,
-    not_created,
-    parse_iso,
-)
-from .conditions import READY, Reason
+from .adapter import CreateResult, Ctx, DeleteResult, Observation
+from .conditions import Reason
+from .timefmt import iso, parse_iso
 
-log = logging.getLogger("vast_operator.volume")
+VolumeCtx = Ctx[VastVolumeSpec, VastVolumeStatus]
+IN_USE_RECHECK = 5.0  # waiting for instances to let go: look again soon, not with backoff
 
 
-def vast_name(spec: VastVolumeSpec, uid: str) -> str:
-    return spec.name or f"k8s_{uid.replace('-', '')}"
+def vast_name(spec: VastVolumeSpec | None, uid: str) -> str:
+    if spec is not None and spec.name:
+        return spec.name
+    return f"k8s_{uid.replace('-', '')}"
 
 
 def build_volume_query(spec: VastVolumeSpec) -> VolumeOfferQuery:
@@ -67,208 +60,152 @@ def instances_using(instances: list[dict[str, Any]], volume_name: str) -> list[s
     return sorted(set(users))
 
 
-class VolumeReconciler(ManagedReconciler[VastVolumeSpec]):
-    plural = api.PLURAL
-    spec_model = VastVolumeSpec
-
-    def _find(self, rows: list[Volume], w: StatusWriter, name: str) -> Volume | None:
-        current = w.get("volumeId")
+def find(rows: list[Volume], s: VastVolumeStatus, name: str) -> Volume | None:
+    for row in rows:
+        if s.volume_id is not None and row.id == int(s.volume_id):
+            return row
+    # By name only when the name is ours (it carries the UID) or we were creating it:
+    # never take over a volume of the same name that someone else made.
+    if name.startswith("k8s_") or s.creating_since or s.offer_id:
         for row in rows:
-            if current is not None and row.id == int(current):
+            if row.label == name:
                 return row
-        # By name only when the name is ours (it carries the UID) or we were creating it:
-        # never take over a volume of the same name that someone else made.
-        if name.startswith("k8s_") or w.get("creatingSince") or w.get("offerId"):
-            for row in rows:
-                if row.label == name:
-                    return row
-        return None
+    return None
 
-    async def cycle(self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter) -> float:
-        meta = body["metadata"]
-        account = await self.account(body, spec)
-        name = vast_name(spec, meta["uid"])
-        creating = parse_iso(w.get("creatingSince"))
-        since = creating or parse_iso(w.get("observedAt"))
-        rows = await account.volumes.get(
-            newer_than=since if w.get("phase") != Phase.AVAILABLE else None
+
+async def offers_for(account: Account, spec: VastVolumeSpec) -> list[VolumeOffer]:
+    query = build_volume_query(spec)
+    q = spec.offer.query
+    if spec.offer.offer_id is None and q is not None and q.gpu_name:
+        # Volume offers carry no GPU fields: keep the machines that rent out that GPU now.
+        gpu_query = OfferQuery().where("gpu_name", "eq", q.gpu_name).with_limit(256)
+        if not q.verified:
+            gpu_query = gpu_query.without("verified")
+        gpu_offers = await account.client.search_offers(gpu_query)
+        machines = sorted({o.machine_id for o in gpu_offers if o.machine_id is not None})
+        if not machines:
+            return []
+        query = query.where("machine_id", "in", machines)
+    offers = await account.client.search_volume_offers(query)
+    return [o for o in offers if (o.disk_space or 0) >= spec.size]
+
+
+class VolumeAdapter:
+    plural: ClassVar[str] = api.PLURAL
+    spec_model: ClassVar[type[VastVolumeSpec]] = VastVolumeSpec
+    status_model: ClassVar[type[VastVolumeStatus]] = VastVolumeStatus
+    id_field: ClassVar[str] = "volume_id"
+    created_markers: ClassVar[tuple[str, ...]] = (
+        "volume_id",
+        "offer_id",
+        "creating_since",
+        "outcome_unknown_since",
+    )
+
+    async def observe(self, ctx: VolumeCtx, newer_than: float | None) -> Observation[Volume]:
+        s, volumes = ctx.w.s, ctx.account.volumes
+        name = vast_name(ctx.spec, ctx.uid)
+        since = parse_iso(s.creating_since) or parse_iso(s.observed_at)
+        if newer_than is not None:
+            since = max(since or 0.0, newer_than)
+        rows = await volumes.get(
+            newer_than=since if s.phase != Phase.AVAILABLE or newer_than else None
         )
-        found = self._find(rows, w, name)
-        if found is None and w.get("volumeId") is not None and w.get("phase") == Phase.AVAILABLE:
-            rows = await account.volumes.get(newer_than=self.clock() - 0.001)
-            found = self._find(rows, w, name)
-        if found is not None:
-            return await self._available(body, spec, w, found)
-        if w.get("volumeId") is not None:
-            msg = f"volume V.{w.get('volumeId')} no longer exists on Vast; its data is gone"
-            w.set(phase=Phase.FAILED, message=msg)
-            w.condition(READY, False, "VolumeLost", msg)
-            w.synced(True)
-            self.events(body, "Warning", "VolumeLost", msg)
-            return self.tuning.idle_interval * 10
-        if self.tuning.finalizer not in (meta.get("finalizers") or []):
-            return self.tuning.busy_interval
-        if creating is not None:
-            # A create was sent and its answer never arrived (lost, or we died): Vast may still
-            # be acting on it. Create again only after a listing that began once it settled.
-            settle_until = creating + self.tuning.create_settle
-            wait = settle_until - self.clock()
-            if wait > 0:
-                w.set(
-                    phase=Phase.CREATING,
-                    message=f"the last create may still land on Vast; checking again in "
-                    f"{wait:.0f}s",
-                )
-                return min(wait + 0.1, self.tuning.busy_interval)
-            found = self._find(await account.volumes.get(newer_than=settle_until), w, name)
-            if found is not None:
-                return await self._available(body, spec, w, found)
-            w.set(creatingSince=None)
-        offers = await self._offers(account, spec)
+        found = find(rows, s, name)
+        if found is None and s.volume_id is not None and s.phase == Phase.AVAILABLE:
+            found = find(await volumes.get(newer_than=ctx.clock() - 0.001), s, name)
+        return Observation(found)
+
+    async def absent(self, ctx: VolumeCtx, observation: Observation[Volume]) -> float | None:
+        if ctx.w.s.volume_id is None:
+            return None
+        msg = f"volume V.{ctx.w.s.volume_id} no longer exists on Vast; its data is gone"
+        ctx.w.phase(Phase.FAILED, Reason.VOLUME_LOST, msg)
+        ctx.w.synced(True)
+        ctx.event(Reason.VOLUME_LOST, msg, warning=True)
+        return ctx.tuning.idle_interval * 10
+
+    async def create(self, ctx: VolumeCtx) -> CreateResult[Volume]:
+        spec, w, account = ctx.spec, ctx.w, ctx.account
+        offers = await offers_for(account, spec)
         if not offers:
             msg = "no volume offer matches spec.offer with enough free space"
-            w.set(phase=Phase.PENDING, message=msg)
-            w.condition(READY, False, Reason.NO_MATCHING_OFFER, msg)
+            w.phase(Phase.PENDING, Reason.NO_MATCHING_OFFER, msg)
             w.synced(True)
-            return self.tuning.no_offer_interval
-        return await self._create(body, spec, w, account, offers, name)
-
-    async def _offers(self, account: Account, spec: VastVolumeSpec) -> list[VolumeOffer]:
-        query = build_volume_query(spec)
-        q = spec.offer.query
-        if spec.offer.offer_id is None and q is not None and q.gpu_name:
-            # Volume offers carry no GPU fields: keep the machines that rent out that GPU now.
-            gpu_query = OfferQuery().where("gpu_name", "eq", q.gpu_name).with_limit(256)
-            if not q.verified:
-                gpu_query = gpu_query.without("verified")
-            gpu_offers = await account.client.search_offers(gpu_query)
-            machines = sorted({o.machine_id for o in gpu_offers if o.machine_id is not None})
-            if not machines:
-                return []
-            query = query.where("machine_id", "in", machines)
-        offers = await account.client.search_volume_offers(query)
-        return [o for o in offers if (o.disk_space or 0) >= spec.size]
-
-    async def _available(
-        self, body: Mapping[str, Any], spec: VastVolumeSpec, w: StatusWriter, found: Volume
-    ) -> float:
-        meta = body["metadata"]
-        users = instances_using(
-            await self.kube.list_objects("vastinstances", meta["namespace"]), meta["name"]
-        )
-        w.set(
-            volumeId=found.id,
-            volumeName=f"V.{found.id}",
-            machineId=found.machine_id or w.get("machineId"),
-            size=int(found.disk_space) if found.disk_space else spec.size,
-            usedBy=users or None,
-            phase=Phase.AVAILABLE,
-            message=f"volume V.{found.id} on machine {found.machine_id}",
-            creatingSince=None,
-        )
-        if w.get("observedAt") is None:
-            w.set(observedAt=iso(self.clock()))
-        w.condition(READY, True, Reason.AVAILABLE, w.get("message"))
-        w.synced(True)
-        return self.tuning.poll_interval * 2
-
-    async def _create(
-        self,
-        body: Mapping[str, Any],
-        spec: VastVolumeSpec,
-        w: StatusWriter,
-        account: Account,
-        offers: list[VolumeOffer],
-        name: str,
-    ) -> float:
+            return CreateResult(ctx.tuning.no_offer_interval)
+        name = vast_name(spec, ctx.uid)
         for offer in offers[:3]:
-            # Intent first: if the answer is lost, the next pass knows to look before creating.
-            w.set(
-                phase=Phase.CREATING,
-                offerId=offer.id,
-                creatingSince=iso(self.clock()),
-                message=f"creating a {spec.size} GB volume on machine {offer.machine_id}",
+            await ctx.intend(
+                Phase.CREATING,
+                Reason.CREATING,
+                f"creating a {spec.size} GB volume on machine {offer.machine_id}",
+                offer_id=offer.id,
             )
-            w.condition(READY, False, Reason.CREATING, w.get("message"))
-            await w.flush()
             try:
                 created = await account.client.create_volume(offer.id, spec.size, name)
             except verr.OfferUnavailableError:
-                w.set(creatingSince=None)
+                w.s.creating_since = None
                 continue
-            except verr.CreateOutcomeUnknownError as exc:
+            except verr.CreateOutcomeUnknownError:
                 account.volumes.invalidate()
-                msg = f"the volume create has an unknown outcome ({exc.message}); checking Vast"
-                w.set(message=msg)
-                w.synced(False, Reason.VAST_UNAVAILABLE, msg)
-                return self.tuning.busy_interval
-            except verr.VastError as exc:
+                raise
+            except verr.VastError:
                 # Vast answered no: nothing was created, so there is nothing to wait for.
-                w.set(creatingSince=None, phase=Phase.PENDING)
-                return not_created(w, exc)
+                w.s.creating_since, w.s.phase = None, Phase.PENDING
+                raise
             account.volumes.invalidate()
-            w.set(
-                volumeId=created.volume_id,
-                volumeName=created.volume_name,
-                machineId=offer.machine_id,
-                size=spec.size,
-                phase=Phase.AVAILABLE,
-                observedAt=iso(self.clock()),
-                creatingSince=None,
-                message=f"volume {created.volume_name} on machine {offer.machine_id}",
-            )
-            w.condition(READY, True, Reason.AVAILABLE, w.get("message"))
+            s = w.s
+            s.volume_id, s.volume_name = created.volume_id, created.volume_name
+            s.machine_id, s.size = offer.machine_id, spec.size
+            s.observed_at, s.creating_since = iso(ctx.clock()), None
+            msg = f"volume {created.volume_name} on machine {offer.machine_id}"
+            w.phase(Phase.AVAILABLE, Reason.AVAILABLE, msg, ready=True)
             w.synced(True)
-            self.events(body, "Normal", "Created", f"created volume {created.volume_name}")
-            return self.tuning.poll_interval
-        return 1.0
+            ctx.event("Created", f"created volume {created.volume_name}")
+            return CreateResult(ctx.tuning.poll_interval)
+        return CreateResult(1.0)
 
-    async def delete(self, body: Mapping[str, Any]) -> tuple[bool, str]:
-        meta = body["metadata"]
-        w = StatusWriter(self.kube, self.plural, body)
-        try:
-            spec: VastVolumeSpec | None = VastVolumeSpec.model_validate(body.get("spec") or {})
-        except ValidationError:
-            spec = None
-        if spec is not None and spec.deletion_policy == "Orphan":
-            return True, "deletionPolicy Orphan: volume kept on Vast"
-        if not any(w.get(key) for key in ("volumeId", "offerId", "creatingSince")):
-            # Intent is written before every create: without one, nothing on Vast is ours
-            # (and no instance can have mounted it), even with a broken key.
-            return True, "no volume was ever created for this object"
-        try:
-            users = instances_using(
-                await self.kube.list_objects("vastinstances", meta["namespace"]), meta["name"]
-            )
-            if users:
-                msg = f"waiting: still mounted by VastInstance {', '.join(users)}"
-                w.set(phase=Phase.DELETING, message=msg, usedBy=users)
-                w.condition(READY, False, Reason.IN_USE, msg)
-                await w.flush()
-                return False, msg
-            account = await self.account(body, spec)
-            rows = await account.volumes.get(newer_than=self.clock() - 0.001)
-            name = vast_name(spec, meta["uid"]) if spec is not None else ""
-            found = self._find(rows, w, name)
-            if found is None:
-                return True, "nothing on Vast"
-            if found.instance_ids:
-                msg = f"waiting: Vast instances {found.instance_ids} still use the volume"
-                w.set(phase=Phase.DELETING, message=msg)
-                w.condition(READY, False, Reason.IN_USE, msg)
-                await w.flush()
-                return False, msg
-            await account.client.delete_volume(found.id, missing_ok=True)
-            rows = await account.volumes.get(newer_than=self.clock() - 0.001)
-            if any(r.id == found.id for r in rows):
-                return False, f"Vast still lists volume {found.id}"
-            self.events(body, "Normal", "Destroyed", f"deleted volume V.{found.id}")
-            return True, f"deleted volume {found.id}"
-        except (verr.VastError, CredentialsMissing) as exc:
-            msg = f"could not delete the Vast volume yet: {exc}"
-            w.synced(False, Reason.DELETE_FAILED, msg)
-            try:
-                await w.flush()
-            except Exception:
-                log.debug("status write during deletion failed", exc_info=True)
-            return False, msg
+    async def update(self, ctx: VolumeCtx, observation: Observation[Volume]) -> float:
+        found, s = observation.resource, ctx.w.s
+        assert found is not None
+        users = instances_using(
+            await ctx.kube.list_objects("vastinstances", ctx.namespace), ctx.name
+        )
+        s.volume_id, s.volume_name = found.id, f"V.{found.id}"
+        s.machine_id = found.machine_id or s.machine_id
+        s.size = int(found.disk_space) if found.disk_space else ctx.spec.size
+        s.used_by = users or None
+        s.creating_since = None
+        if s.observed_at is None:
+            s.observed_at = iso(ctx.clock())
+        msg = f"volume V.{found.id} on machine {found.machine_id}"
+        ctx.w.phase(Phase.AVAILABLE, Reason.AVAILABLE, msg, ready=True)
+        ctx.w.synced(True)
+        return ctx.tuning.poll_interval * 2
+
+    async def delete(
+        self, ctx: Ctx[VastVolumeSpec | None, VastVolumeStatus], newer_than: float | None
+    ) -> DeleteResult:
+        w, account = ctx.w, ctx.account
+        users = instances_using(
+            await ctx.kube.list_objects("vastinstances", ctx.namespace), ctx.name
+        )
+        if users:
+            msg = f"waiting: still mounted by VastInstance {', '.join(users)}"
+            w.s.used_by = users
+            w.phase(Phase.DELETING, Reason.IN_USE, msg)
+            return DeleteResult(False, Reason.IN_USE, msg, wait_seconds=IN_USE_RECHECK)
+        since = max(ctx.clock() - 0.001, newer_than or 0.0)
+        found = find(await account.volumes.get(newer_than=since), w.s, vast_name(ctx.spec, ctx.uid))
+        if found is None:
+            return DeleteResult(True, Reason.NEVER_CREATED, "nothing on Vast")
+        if found.instance_ids:
+            ids = ", ".join(str(i) for i in found.instance_ids)
+            msg = f"waiting: Vast instances {ids} still use the volume"
+            w.phase(Phase.DELETING, Reason.IN_USE, msg)
+            return DeleteResult(False, Reason.IN_USE, msg, wait_seconds=IN_USE_RECHECK)
+        await account.client.delete_volume(found.id, missing_ok=True)
+        rows = await account.volumes.get(newer_than=ctx.clock() - 0.001)
+        if any(r.id == found.id for r in rows):
+            return DeleteResult(False, Reason.DELETING, f"Vast still lists volume {found.id}")
+        return DeleteResult(True, Reason.DESTROYED, f"deleted volume V.{found.id}")

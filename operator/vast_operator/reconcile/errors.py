@@ -1,0 +1,68 @@
+"""Errors → condition reasons and delays: the one place that decides how long to back off."""
+
+from __future__ import annotations
+
+import random
+
+from ..poller import SnapshotUnavailable
+from ..vast import errors as verr
+from .conditions import Reason
+
+
+class CredentialsMissing(Exception):
+    """The Secret named by credentialsRef (or the operator default) is absent."""
+
+
+class SecretMissing(CredentialsMissing):
+    """A Secret the spec points at (SSH key, env value) is absent or lacks the key."""
+
+
+# Seconds until the next pass after a failed one, by the reason written to Synced.
+ERROR_DELAYS: dict[Reason, float] = {
+    Reason.RATE_LIMITED: 30.0,
+    Reason.VAST_UNAVAILABLE: 20.0,
+    Reason.INVALID_CREDENTIALS: 300.0,
+    Reason.CREDENTIALS_NOT_FOUND: 60.0,
+    Reason.INSUFFICIENT_CREDIT: 300.0,
+    Reason.VAST_REJECTED: 120.0,
+    Reason.INVALID_SPEC: 600.0,
+    Reason.RECONCILE_ERROR: 30.0,
+}
+DEFAULT_ERROR_DELAY = 30.0
+# Deletion retries: 2 s doubling per retry, capped, with ±20 % jitter.
+DELETE_BACKOFF_BASE = 2.0
+DELETE_BACKOFF_CAP = 300.0
+
+
+def classify(exc: BaseException) -> tuple[Reason, str]:
+    """The Synced reason and a message (free of secrets) for an error of a pass."""
+    if isinstance(exc, SnapshotUnavailable) and exc.error is not None:
+        exc = exc.error
+    if isinstance(exc, CredentialsMissing):
+        return Reason.CREDENTIALS_NOT_FOUND, str(exc)
+    if isinstance(exc, verr.AuthenticationError):
+        return Reason.INVALID_CREDENTIALS, "Vast rejected the API key: " + exc.message
+    if isinstance(exc, verr.InsufficientCreditError):
+        return Reason.INSUFFICIENT_CREDIT, "Vast account has no credit: " + exc.message
+    if isinstance(exc, verr.RateLimitedError):
+        return Reason.RATE_LIMITED, "Vast is rate limiting requests; backing off"
+    if isinstance(exc, verr.TransientError):
+        return Reason.VAST_UNAVAILABLE, f"Vast API unavailable: {exc}"
+    if isinstance(exc, verr.VastError):
+        return Reason.VAST_REJECTED, f"Vast refused: {exc}"
+    if isinstance(exc, SnapshotUnavailable):
+        return Reason.VAST_UNAVAILABLE, str(exc)
+    return Reason.RECONCILE_ERROR, f"unexpected error ({type(exc).__name__}): {exc}"
+
+
+def delay_for(reason: Reason) -> float:
+    return ERROR_DELAYS.get(reason, DEFAULT_ERROR_DELAY)
+
+
+def delete_backoff(retry: int) -> float:
+    """Delay before deletion attempt `retry + 1` when the adapter named no better time."""
+    base = min(DELETE_BACKOFF_CAP, DELETE_BACKOFF_BASE * float(2 ** min(retry, 8)))
+    return base * random.uniform(0.8, 1.2)
+
+
+EXPECTED_ERRORS = (verr.VastError, CredentialsMissing, SnapshotUnavailable)

@@ -1,0 +1,188 @@
+"""VastInstance's adapter for the managed loop: observe, create (rent), update, delete.
+
+Money rules kept here (the loop keeps the rest, see `reconcile/adapter.py`):
+
+1. One rental per object. Every instance carries the label `k8s-vast-operator:<uid>`. Absence is
+   believed only from a listing that began after the last intent or adoption; a crash after
+   Vast said yes is healed by adopting the labelled instance. Extra labelled instances are
+   destroyed, and destroyed ids are never adopted again (`retiredInstanceIds`).
+2. Deletion destroys every instance of the object (status id and label) and is done only when
+   a fresh listing shows none of them.
+3. Re-placement (`running.replace`): a failing instance is destroyed, its machine excluded.
+4. Prices: offers above the cap are never rented; the bid never exceeds it (`placement`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from ...api import instance as api
+from ...api.common import ANNOTATION_INSTANCE_ID
+from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
+from ...poller import Snapshot, label_for
+from ...vast.models import Instance
+from ..adapter import CreateResult, Ctx, DeleteResult, Observation
+from ..conditions import Reason
+from ..timefmt import iso, parse_iso
+from . import renting, running
+from .rules import forget_instance, retire
+
+InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
+
+
+def managed(
+    uid: str, s: VastInstanceStatus, snap: Snapshot
+) -> tuple[Instance | None, list[Instance]]:
+    """The instance this object owns, and extra ones that must not exist."""
+    retired = set(s.retired_instance_ids or [])
+    found = {i.id: i for i in snap.for_uid(uid) if i.id not in retired}
+    current = s.instance_id
+    if current is not None and current in snap.by_id and current not in retired:
+        found[current] = snap.by_id[current]
+    if not found:
+        return None, []
+    keep_id = current if current is not None and current in found else min(found)
+    keep = found.pop(keep_id)
+    return keep, list(found.values())
+
+
+def trust_since(s: VastInstanceStatus, newer_than: float | None) -> float | None:
+    """A listing must have begun after this to prove absence: our last rent or adoption."""
+    since = parse_iso(s.creating_since)
+    if s.instance_id is not None or s.phase == Phase.CREATING:
+        since = max(since or 0.0, parse_iso(s.observed_at) or 0.0) or None
+    if newer_than is not None:
+        since = max(since or 0.0, newer_than)
+    return since
+
+
+def ids_text(ids: list[int]) -> str:
+    return ("instance " if len(ids) == 1 else "instances ") + ", ".join(str(i) for i in ids)
+
+
+class InstanceAdapter:
+    plural: ClassVar[str] = api.PLURAL
+    spec_model: ClassVar[type[VastInstanceSpec]] = VastInstanceSpec
+    status_model: ClassVar[type[VastInstanceStatus]] = VastInstanceStatus
+    id_field: ClassVar[str] = "instance_id"
+    created_markers: ClassVar[tuple[str, ...]] = (
+        "instance_id",
+        "offer_id",
+        "creating_since",
+        "outcome_unknown_since",
+        "attempts",
+        "retired_instance_ids",
+    )
+
+    def __init__(self, on_replace: Callable[[], None] | None = None) -> None:
+        self.on_replace = on_replace
+
+    async def observe(self, ctx: InstanceCtx, newer_than: float | None) -> Observation[Instance]:
+        s, client = ctx.w.s, ctx.account.client
+        annotations = ctx.body["metadata"].get("annotations") or {}
+        adopt = annotations.get(ANNOTATION_INSTANCE_ID)
+        if adopt and s.instance_id is None and str(adopt).isdigit():
+            found = await client.get_instance(int(adopt))
+            if found is None:
+                ctx.w.synced(
+                    False, Reason.INSTANCE_LOST, f"instance {adopt} to adopt does not exist"
+                )
+                return Observation(requeue=ctx.tuning.idle_interval)
+            # Record it before labelling: from here on, deleting the object destroys it.
+            s.instance_id, s.observed_at, s.creating_since = found.id, iso(ctx.clock()), None
+            await ctx.w.flush()
+            await client.label_instance(found.id, label_for(ctx.uid))
+            ctx.event("Adopted", f"adopted existing Vast instance {found.id}")
+
+        snap = await ctx.account.poller.snapshot(newer_than=trust_since(s, newer_than))
+        inst, extras = managed(ctx.uid, s, snap)
+        for extra in extras:
+            await client.destroy_instance(extra.id, missing_ok=True)
+            retire(s, extra.id)
+            ctx.event(
+                "DuplicateDestroyed", f"destroyed duplicate instance {extra.id}", warning=True
+            )
+        return Observation(inst)
+
+    async def absent(self, ctx: InstanceCtx, observation: Observation[Instance]) -> float | None:
+        """No instance: note a lost one, stay down in terminal phases, else let the loop rent."""
+        s, spec, w = ctx.w.s, ctx.spec, ctx.w
+        lost = s.instance_id
+        if lost is not None:
+            # It was ours and a listing newer than our last look no longer has it.
+            retire(s, lost)
+            forget_instance(s)
+            s.creating_since = None
+            if s.expired_at is None:
+                msg = f"instance {lost} was destroyed outside the operator; renting again"
+                ctx.event("InstanceLost", msg, warning=True)
+                s.message = msg
+                w.ready(False, Reason.INSTANCE_LOST, msg)
+
+        if s.expired_at is not None and s.observed_generation != w.generation:
+            # The spec changed after the lifetime ran out: the user wants it again.
+            s.expired_at, s.started_at, s.attempts, s.failed_machines = None, None, 0, None
+        if s.expired_at is not None:
+            msg = f"spec.lifetime {spec.lifetime} ran out; the instance was destroyed"
+            w.phase(Phase.STOPPED, Reason.LIFETIME_EXPIRED, msg)
+            w.synced(True)
+            return ctx.tuning.idle_interval * 10
+
+        if s.phase == Phase.FAILED and s.observed_generation == w.generation:
+            return ctx.tuning.idle_interval * 10
+        if s.phase == Phase.FAILED:  # the spec changed: try again from scratch
+            s.attempts, s.failed_machines = 0, None
+
+        if spec.state == "Stopped":
+            w.phase(
+                Phase.STOPPED,
+                Reason.NOT_RENTED,
+                "not rented while spec.state is Stopped",
+                ready=True,
+            )
+            w.synced(True)
+            return ctx.tuning.idle_interval
+
+        attempts = int(s.attempts or 0)
+        if attempts >= spec.placement.max_attempts:
+            msg = (
+                f"gave up after {attempts} instances failed "
+                f"(machines {s.failed_machines or []}); change the spec to try again"
+            )
+            w.phase(Phase.FAILED, Reason.MAX_ATTEMPTS, msg)
+            w.synced(True)
+            ctx.event("Failed", msg, warning=True)
+            return ctx.tuning.idle_interval * 10
+        return None
+
+    async def create(self, ctx: InstanceCtx) -> CreateResult[Instance]:
+        return await renting.rent(ctx)
+
+    async def update(self, ctx: InstanceCtx, observation: Observation[Instance]) -> float:
+        assert observation.resource is not None
+        return await running.run(ctx, observation.resource, self.on_replace)
+
+    async def delete(
+        self, ctx: Ctx[VastInstanceSpec | None, VastInstanceStatus], newer_than: float | None
+    ) -> DeleteResult:
+        s, client, poller = ctx.w.s, ctx.account.client, ctx.account.poller
+        # No rent starts once deletion began, and in-flight ones finished under the object's
+        # lock: a listing newer than the last intent shows everything ours.
+        snap = await poller.snapshot(newer_than=trust_since(s, newer_than))
+        ids = {i.id for i in snap.for_uid(ctx.uid)}
+        if s.instance_id is not None:
+            ids.add(int(s.instance_id))
+        if not ids:
+            return DeleteResult(True, Reason.NEVER_CREATED, "nothing rented on Vast")
+        ordered = sorted(ids)
+        if s.phase != Phase.DELETING:
+            ctx.w.phase(Phase.DELETING, Reason.DELETING, f"destroying {ids_text(ordered)}")
+            await ctx.w.flush()
+        for instance_id in ordered:
+            await client.destroy_instance(instance_id, missing_ok=True)
+        confirm = await poller.snapshot(newer_than=ctx.clock())
+        remaining = sorted(i for i in ids if i in confirm.by_id)
+        if remaining:
+            return DeleteResult(False, Reason.DELETING, f"Vast still lists {ids_text(remaining)}")
+        return DeleteResult(True, Reason.DESTROYED, f"destroyed {ids_text(ordered)}")

@@ -1,0 +1,126 @@
+"""Pure rules about one Vast instance: is it failing, which phase, which ports, which runtype.
+
+No I/O: every rule here is tested directly (tests/unit/test_instance_logic.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
+from ...vast.models import Instance
+from ..conditions import Reason
+
+FAILED_STATUSES = frozenset({"exited", "offline", "unknown"})
+BOOTING_STATUSES = frozenset({None, "", "created", "loading", "scheduling"})
+OCI_ERROR = re.compile(
+    r"oci runtime|error response from daemon|failed to create|permission denied|no such image",
+    re.IGNORECASE,
+)
+MAX_RETIRED = 32
+OFFERS_PER_PASS = 4
+
+
+def failure_reason(
+    inst: Instance, creating_since: float | None, boot_timeout: float, now: float
+) -> str | None:
+    """Why this instance will never run (so it must be replaced), or None if it may still."""
+    status = inst.actual_status
+    if status in FAILED_STATUSES:
+        return f"instance {inst.id} is {status} on machine {inst.machine_id}"
+    if status in BOOTING_STATUSES and inst.status_msg and OCI_ERROR.search(inst.status_msg):
+        return f"instance {inst.id} failed to start: {inst.status_msg[:300]}"
+    started = creating_since if creating_since is not None else inst.start_date
+    if status in BOOTING_STATUSES and started is not None and now - started > boot_timeout:
+        return (
+            f"instance {inst.id} still {status or 'provisioning'} after "
+            f"{int(now - started)}s (bootTimeout {int(boot_timeout)}s)"
+        )
+    return None
+
+
+def phase_for(inst: Instance, desired: str) -> tuple[Phase, Reason, str]:
+    """Phase, Ready reason and message for an instance that is not failing."""
+    actual = inst.actual_status
+    if actual == "running":
+        if desired == "Stopped":
+            return Phase.STOPPING, Reason.STOPPING, f"stopping instance {inst.id}"
+        return Phase.RUNNING, Reason.RUNNING, f"instance {inst.id} is running"
+    if actual == "stopped":
+        if desired == "Stopped":
+            return Phase.STOPPED, Reason.STOPPED, f"instance {inst.id} is stopped"
+        return (
+            Phase.LOADING,
+            Reason.LOADING,
+            f"instance {inst.id} is stopped, waiting for its GPUs to be scheduled",
+        )
+    return Phase.LOADING, Reason.LOADING, f"instance {inst.id} is {actual or 'being created'}"
+
+
+def ports_status(inst: Instance, ports: list[int]) -> list[dict[str, Any]] | None:
+    if not inst.ports or not inst.public_ipaddr:
+        return None
+    result = []
+    wanted = set(ports) | {22}
+    for key, bindings in sorted(inst.ports.items()):
+        internal, _, proto = key.partition("/")
+        if not internal.isdigit() or int(internal) not in wanted:
+            continue
+        for binding in bindings or []:
+            if binding.host_port is not None:
+                result.append(
+                    {
+                        "containerPort": int(internal),
+                        "protocol": proto or "tcp",
+                        "hostIp": inst.public_ipaddr,
+                        "hostPort": binding.host_port,
+                    }
+                )
+                break
+    return result or None
+
+
+def runtype_for(spec: VastInstanceSpec) -> str:
+    if spec.runtype == "args":
+        return "args"
+    if spec.runtype == "jupyter":
+        return "jupyter_direc ssh_direc ssh_proxy" if spec.direct_ssh else "jupyter_proxy ssh_proxy"
+    return "ssh_direc ssh_proxy" if spec.direct_ssh else "ssh_proxy"
+
+
+def key_fingerprint(public_key: str) -> str:
+    """The OpenSSH fingerprint of a public key line (what `ssh-keygen -lf` prints).
+
+    A line that is not a valid `type base64 [comment]` key falls back to a hash of the line.
+    """
+    parts = public_key.strip().split()
+    if len(parts) >= 2:
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+        except ValueError:
+            blob = b""
+        if blob:
+            digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+            return "SHA256:" + digest
+    return "SHA256:" + hashlib.sha256(public_key.strip().encode()).hexdigest()[:32]
+
+
+def retire(status: VastInstanceStatus, instance_id: int) -> None:
+    """Remember an instance this object destroyed, so that it is never adopted again."""
+    retired = list(status.retired_instance_ids or [])
+    if instance_id not in retired:
+        retired.append(instance_id)
+    status.retired_instance_ids = retired[-MAX_RETIRED:]
+
+
+def forget_instance(status: VastInstanceStatus) -> None:
+    """Clear what described the instance that is gone."""
+    status.instance_id = None
+    status.ssh_host = None
+    status.ssh_port = None
+    status.public_ip = None
+    status.ports = None
+    status.actual_status = None

@@ -1,0 +1,211 @@
+"""A VastInstance that exists on Vast: mirror it, replace it when it fails, end it when its
+lifetime runs out, follow `spec.state`, attach SSH keys and write the connection Secret."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...api.common import parse_duration
+from ...api.instance import Phase, PortMapping, VastInstanceSpec, VastInstanceStatus
+from ...vast.models import Instance
+from ..adapter import Ctx
+from ..conditions import Reason
+from ..errors import SecretMissing
+from ..timefmt import iso, parse_iso
+from .rules import failure_reason, forget_instance, key_fingerprint, phase_for, ports_status, retire
+
+InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
+OnReplace = Callable[[], None] | None
+
+
+def mirror(ctx: InstanceCtx, inst: Instance) -> None:
+    """Copy what Vast says into status (only facts; phase is decided elsewhere)."""
+    s = ctx.w.s
+    running = inst.actual_status == "running"
+    s.instance_id = inst.id
+    s.machine_id = inst.machine_id or s.machine_id
+    s.host_id = inst.host_id or s.host_id
+    s.gpu_name = inst.gpu_name or s.gpu_name
+    s.num_gpus = inst.num_gpus or s.num_gpus
+    if inst.dph_total is not None:
+        s.price_per_hour = inst.dph_total
+    s.actual_status = inst.actual_status
+    s.ssh_host = inst.ssh_host if running else None
+    s.ssh_port = inst.ssh_port if running else None
+    s.public_ip = inst.public_ipaddr if running else None
+    ports = ports_status(inst, ctx.spec.ports or []) if running else None
+    s.ports = [PortMapping.model_validate(p) for p in ports] if ports else None
+    started = parse_iso(s.started_at)
+    if running and started is not None and inst.dph_total is not None:
+        hours = max(0.0, ctx.clock() - started) / 3600.0
+        cost = round(hours * inst.dph_total, 2)
+        old = s.accrued_cost
+        if old is None or abs(cost - float(old)) >= max(0.05, 0.01 * cost):
+            s.accrued_cost = cost
+
+
+async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) -> float:
+    """Bring an existing instance in line with the spec; returns the next delay."""
+    spec, s, now = ctx.spec, ctx.w.s, ctx.clock()
+    if s.instance_id != inst.id:
+        ctx.event("Adopted", f"found instance {inst.id} labelled for this object")
+        s.instance_id = inst.id
+        s.outcome_unknown_since = None
+        s.observed_at = iso(now)
+        s.attempts = max(int(s.attempts or 0), 1)
+        s.creating_since = s.creating_since or iso(now)
+    mirror(ctx, inst)
+
+    boot_timeout = parse_duration(spec.placement.boot_timeout).total_seconds()
+    why = failure_reason(inst, parse_iso(s.creating_since), boot_timeout, now)
+    if why is not None and spec.state == "Running":
+        return await replace(ctx, inst, why, on_replace)
+
+    if inst.actual_status == "running":
+        if s.started_at is None:
+            s.started_at = iso(now)
+            await ctx.w.flush()  # money facts are written as soon as they are known
+        s.creating_since = None
+        if spec.lifetime and s.started_at:
+            started = parse_iso(s.started_at) or now
+            if now - started >= parse_duration(spec.lifetime).total_seconds():
+                return await expire(ctx, inst)
+
+    power = await follow_power_state(ctx, inst)
+    if power is not None:
+        return power
+
+    await sync_ssh_keys(ctx, inst)
+
+    phase, reason, message = phase_for(inst, spec.state)
+    previous = s.phase
+    ready = phase == Phase.RUNNING or (phase == Phase.STOPPED and spec.state == "Stopped")
+    ctx.w.phase(phase, reason, message, ready=ready)
+    ctx.w.synced(True)
+    if phase != previous and phase in (Phase.RUNNING, Phase.STOPPED):
+        where = f" at {inst.ssh_host}:{inst.ssh_port}" if phase == Phase.RUNNING else ""
+        ctx.event(str(phase), f"instance {inst.id} is {phase.lower()}{where}")
+
+    if phase == Phase.RUNNING and spec.write_connection_secret_to_ref is not None:
+        await write_connection_secret(ctx, inst)
+
+    if phase in (Phase.RUNNING, Phase.STOPPED):
+        return ctx.tuning.poll_interval
+    return ctx.tuning.busy_interval
+
+
+async def expire(ctx: InstanceCtx, inst: Instance) -> float:
+    """spec.lifetime ran out: destroy the instance and stay down."""
+    s = ctx.w.s
+    await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+    retire(s, inst.id)
+    forget_instance(s)
+    s.expired_at = iso(ctx.clock())
+    msg = f"spec.lifetime {ctx.spec.lifetime} ran out; destroyed instance {inst.id}"
+    ctx.w.phase(Phase.STOPPED, Reason.LIFETIME_EXPIRED, msg)
+    ctx.w.synced(True)
+    ctx.event("LifetimeExpired", msg)
+    return ctx.tuning.idle_interval
+
+
+async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
+    """Stop or start the instance to match spec.state; a delay when a call was made."""
+    client = ctx.account.client
+    if ctx.spec.state == "Stopped" and inst.intended_status != "stopped":
+        await client.stop_instance(inst.id)
+        ctx.event("Stopping", f"stopping instance {inst.id} (spec.state Stopped)")
+        ctx.w.phase(Phase.STOPPING, Reason.STOPPING, f"stopping instance {inst.id}")
+        ctx.w.synced(True)
+        return ctx.tuning.busy_interval
+    if ctx.spec.state == "Running" and inst.intended_status == "stopped":
+        await client.start_instance(inst.id)
+        ctx.event("Starting", f"starting instance {inst.id} (spec.state Running)")
+        ctx.w.s.creating_since = iso(ctx.clock())
+        ctx.w.phase(Phase.LOADING, Reason.LOADING, f"starting instance {inst.id}")
+        ctx.w.synced(True)
+        return ctx.tuning.busy_interval
+    return None
+
+
+async def replace(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnReplace) -> float:
+    """The instance will never run: destroy it, remember the machine, rent elsewhere."""
+    s = ctx.w.s
+    await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+    retire(s, inst.id)
+    failed = list(s.failed_machines or [])
+    if inst.machine_id is not None and inst.machine_id not in failed:
+        failed.append(inst.machine_id)
+    s.failed_machines = failed
+    forget_instance(s)
+    s.creating_since = None
+    s.started_at = None
+    attempts = int(s.attempts or 0)
+    if attempts >= ctx.spec.placement.max_attempts:
+        msg = f"{why}; gave up after {attempts} attempts (placement.maxAttempts)"
+        ctx.w.phase(Phase.FAILED, Reason.MAX_ATTEMPTS, msg)
+        ctx.event("Failed", msg, warning=True)
+        ctx.w.synced(True)
+        return ctx.tuning.idle_interval * 10
+    if on_replace is not None:
+        on_replace()
+    msg = f"{why}; destroyed it and renting on another machine"
+    ctx.w.phase(Phase.SEARCHING, Reason.REPLACING, msg)
+    ctx.w.synced(True)
+    ctx.event("Replacing", msg, warning=True)
+    return 0.2
+
+
+async def wanted_keys(ctx: InstanceCtx) -> list[str]:
+    keys: list[str] = []
+    for key in ctx.spec.ssh_keys or []:
+        if key.public_key:
+            keys.append(key.public_key.strip())
+        elif key.secret_key_ref is not None:
+            ref = key.secret_key_ref
+            value = await ctx.kube.get_secret_value(ctx.namespace, ref.name, ref.key)
+            if value is None or not value.strip():
+                raise SecretMissing(f"sshKeys: Secret {ctx.namespace}/{ref.name} key {ref.key}")
+            keys.append(value.strip())
+    return keys
+
+
+async def sync_ssh_keys(ctx: InstanceCtx, inst: Instance) -> None:
+    client = ctx.account.client
+    wanted = {key_fingerprint(k): k for k in await wanted_keys(ctx)}
+    attached = list(ctx.w.s.attached_ssh_keys or [])
+    for fp, key in wanted.items():
+        if fp not in attached:
+            await client.attach_ssh_key(inst.id, key)
+            attached.append(fp)
+            ctx.w.s.attached_ssh_keys = list(attached)
+            ctx.event("SSHKeyAttached", f"attached SSH key {fp} to {inst.id}")
+    stale = [fp for fp in attached if fp not in wanted]
+    if stale:
+        for key_row in await client.list_instance_ssh_keys(inst.id):
+            if key_row.public_key and key_fingerprint(key_row.public_key) in stale:
+                await client.detach_ssh_key(inst.id, key_row.id)
+        attached = [fp for fp in attached if fp in wanted]
+    ctx.w.s.attached_ssh_keys = attached or None
+
+
+async def write_connection_secret(ctx: InstanceCtx, inst: Instance) -> None:
+    ref = ctx.spec.write_connection_secret_to_ref
+    assert ref is not None
+    host, port = inst.ssh_host or "", inst.ssh_port or 0
+    data = {
+        "host": host,
+        "port": str(port),
+        "user": "root",
+        "ssh": f"ssh -p {port} root@{host}",
+        "instanceId": str(inst.id),
+        "publicIp": inst.public_ipaddr or "",
+    }
+    owner = {
+        "apiVersion": ctx.body.get("apiVersion", "vast.ai/v1alpha1"),
+        "kind": ctx.body.get("kind", "VastInstance"),
+        "name": ctx.name,
+        "uid": ctx.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+    await ctx.kube.apply_secret(ctx.namespace, ref.name, data, owner)

@@ -1,0 +1,315 @@
+"""The managed loop: the lifecycle every kind shares, written once.
+
+One pass (`reconcile`): parse the spec → skip objects being deleted → honour pause → resolve the
+account → `observe` → exists: `update`; absent: `absent`, then (finalizer on, settle window
+passed) `create` → errors become `Synced=False` with a delay → `observedGeneration` and a flush.
+Deletion (`delete`): re-read the object → Orphan → "never created" → account → settle window →
+the adapter's `delete` → `DeleteFailed` on errors. The adapter contract is in `adapter.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic
+
+from pydantic import SecretStr, ValidationError
+
+from ..accounts import Account, Accounts
+from ..api.common import ANNOTATION_PAUSED, ManagedStatus
+from ..kube import Kube
+from ..vast import errors as verr
+from .adapter import (
+    Adapter,
+    CreateResult,
+    Ctx,
+    DeleteResult,
+    EventSink,
+    ObjectMemory,
+    Observation,
+    ResT,
+    SpecT,
+    StatusT,
+    Tuning,
+)
+from .conditions import Reason
+from .credentials import credentials_ref_of, resolve_api_key
+from .errors import CredentialsMissing, classify, delay_for
+from .status import StatusWriter
+from .timefmt import iso, parse_iso
+
+log = logging.getLogger("vast_operator.reconcile")
+
+CREATING = "Creating"
+DELETING = "Deleting"
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_PAUSED, "")).lower() in ("true", "1", "yes")
+
+
+def unknown_since(status: ManagedStatus, id_value: Any) -> float | None:
+    """Since when a create may be landing on Vast without us knowing its outcome.
+
+    Either a create call failed without an answer (`outcomeUnknownSince`), or a process wrote
+    the intent (phase Creating, no external id) and never wrote the result: it died.
+    """
+    unknown = parse_iso(status.outcome_unknown_since)
+    if unknown is None and status.phase == CREATING and id_value is None:
+        unknown = parse_iso(status.creating_since)
+    return unknown
+
+
+def deletion_policy(body: Mapping[str, Any]) -> str:
+    return str((body.get("spec") or {}).get("deletionPolicy") or "Delete")
+
+
+class ManagedLoop(Generic[SpecT, StatusT, ResT]):
+    """Drives one kind through its adapter. One instance per kind per operator."""
+
+    def __init__(
+        self,
+        adapter: Adapter[SpecT, StatusT, ResT],
+        accounts: Accounts,
+        kube: Kube,
+        events: EventSink,
+        default_api_key: SecretStr | None,
+        tuning: Tuning,
+        clock: Callable[[], float] = time.time,
+        on_unexpected: Callable[[], None] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.accounts = accounts
+        self.kube = kube
+        self.events = events
+        self.default_api_key = default_api_key
+        self.tuning = tuning
+        self.clock = clock
+        self.on_unexpected = on_unexpected
+        self._memory: dict[str, ObjectMemory] = {}
+
+    @property
+    def plural(self) -> str:
+        return self.adapter.plural
+
+    def memory(self, uid: str) -> ObjectMemory:
+        mem = self._memory.get(uid)
+        if mem is None:
+            mem = self._memory[uid] = ObjectMemory()
+        return mem
+
+    def forget(self, uid: str) -> None:
+        """The object is gone from the API server: drop what we remembered about it."""
+        self._memory.pop(uid, None)
+
+    def _writer(self, body: Mapping[str, Any]) -> StatusWriter[StatusT]:
+        return StatusWriter(self.kube, self.plural, body, self.adapter.status_model)
+
+    def _parse(self, body: Mapping[str, Any]) -> SpecT:
+        return self.adapter.spec_model.model_validate(body.get("spec") or {})
+
+    async def _account(self, body: Mapping[str, Any], mem: ObjectMemory) -> Account:
+        """The object's Vast account. The last key that worked is remembered, so an object can
+        still be cleaned up when its Secret went first (e.g. a namespace being deleted)."""
+        namespace = str(body["metadata"]["namespace"])
+        ref = credentials_ref_of(body)
+        try:
+            key = await resolve_api_key(self.kube, namespace, ref, self.default_api_key)
+        except CredentialsMissing:
+            if mem.api_key is None:
+                raise
+            key = mem.api_key
+        mem.api_key = key
+        return self.accounts.get(key)
+
+    def _ctx(
+        self, body: Mapping[str, Any], spec: Any, w: StatusWriter[StatusT], account: Account
+    ) -> Ctx[Any, StatusT]:
+        return Ctx(
+            body=body,
+            spec=spec,
+            w=w,
+            account=account,
+            kube=self.kube,
+            tuning=self.tuning,
+            clock=self.clock,
+            memory=self.memory(str(body["metadata"]["uid"])),
+            emit=self.events,
+        )
+
+    def _id_of(self, status: ManagedStatus) -> Any:
+        return getattr(status, self.adapter.id_field)
+
+    # --- one pass --------------------------------------------------------------------------
+
+    async def reconcile(self, body: Mapping[str, Any]) -> float:
+        """One pass of the cycle; returns seconds until the next pass."""
+        w = self._writer(body)
+        try:
+            spec = self._parse(body)
+        except ValidationError as exc:
+            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
+            await w.flush()
+            return delay_for(Reason.INVALID_SPEC)
+        mem = self.memory(str(body["metadata"]["uid"]))
+        if body["metadata"].get("deletionTimestamp") or mem.deleting:
+            return self.tuning.idle_interval
+        if is_paused(body):
+            w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
+            await w.flush()
+            return self.tuning.idle_interval
+        try:
+            delay = await self._pass(body, spec, w, mem)
+        except Exception as exc:
+            delay = self._failed(body, w, exc)
+        w.s.observed_generation = w.generation
+        await w.flush()  # also after an error: what was learned before it is kept
+        return delay
+
+    def _failed(self, body: Mapping[str, Any], w: StatusWriter[StatusT], exc: Exception) -> float:
+        reason, message = classify(exc)
+        if reason == Reason.RECONCILE_ERROR:
+            meta = body["metadata"]
+            log.error("reconcile of %s/%s failed: %s", meta["namespace"], meta["name"], message)
+            log.debug("traceback", exc_info=exc)
+            if self.on_unexpected is not None:
+                self.on_unexpected()
+        w.synced(False, reason, message)
+        return delay_for(reason)
+
+    async def _pass(
+        self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter[StatusT], mem: ObjectMemory
+    ) -> float:
+        account = await self._account(body, mem)
+        ctx: Ctx[SpecT, StatusT] = self._ctx(body, spec, w, account)
+        obs = await self.adapter.observe(ctx, mem.last_intent)
+        if obs.requeue is not None:
+            return obs.requeue
+        if obs.exists:
+            w.s.outcome_unknown_since = None  # whatever was in flight has landed
+            return await self.adapter.update(ctx, obs)
+        stop = await self.adapter.absent(ctx, obs)
+        if stop is not None:
+            return stop
+        if self.tuning.finalizer not in (body["metadata"].get("finalizers") or []):
+            return self.tuning.busy_interval  # kopf adds it first; never create without it
+        unknown = unknown_since(w.s, self._id_of(w.s))
+        if unknown is not None:
+            settle_until = unknown + self.tuning.create_settle
+            wait = settle_until - self.clock()
+            if wait > 0:
+                w.s.phase = CREATING
+                w.s.message = (
+                    f"the last create may still land on Vast; checking again in {wait:.0f}s"
+                )
+                return min(wait + 0.1, self.tuning.busy_interval)
+            newer = max(settle_until, mem.last_intent or 0.0)
+            obs = await self.adapter.observe(ctx, newer)
+            if obs.requeue is not None:
+                return obs.requeue
+            w.s.outcome_unknown_since = None
+            if obs.exists:
+                return await self.adapter.update(ctx, obs)
+            w.s.creating_since = None
+        return await self._create(ctx)
+
+    async def _create(self, ctx: Ctx[SpecT, StatusT]) -> float:
+        try:
+            result: CreateResult[ResT] = await self.adapter.create(ctx)
+        except verr.CreateOutcomeUnknownError as exc:
+            msg = f"the create has an unknown outcome ({exc}); checking Vast before trying again"
+            ctx.w.s.outcome_unknown_since = iso(self.clock())
+            ctx.w.s.message = msg
+            ctx.w.synced(False, Reason.VAST_UNAVAILABLE, msg)
+            return self.tuning.busy_interval
+        except verr.VastError as exc:
+            # Vast answered no: nothing was created. Ready says why, as well as Synced.
+            reason, message = classify(exc)
+            ctx.w.s.message = message
+            ctx.w.ready(False, reason, message)
+            ctx.w.synced(False, reason, message)
+            return delay_for(reason)
+        if result.resource is not None:
+            return await self.adapter.update(ctx, Observation(result.resource))
+        return result.requeue
+
+    # --- deletion --------------------------------------------------------------------------
+
+    async def delete(self, body: Mapping[str, Any]) -> DeleteResult:
+        """Destroy what the object owns; `done` once Vast confirms it is gone."""
+        meta = body["metadata"]
+        mem = self.memory(str(meta["uid"]))
+        mem.deleting = True
+        # kopf hands us the object as it was at the deletion event. A create may have finished
+        # while we waited for the object's lock: decide from what the API server holds now.
+        fresh = await self.kube.get_object(self.plural, str(meta["namespace"]), str(meta["name"]))
+        if fresh is not None and (fresh.get("metadata") or {}).get("uid") == meta["uid"]:
+            body = fresh
+        w = self._writer(body)
+        try:
+            spec: SpecT | None = self._parse(body)
+        except ValidationError:
+            spec = None
+        if deletion_policy(body) == "Orphan":
+            msg = f"deletionPolicy Orphan: {self._describe(w)} left on Vast"
+            self.events(body, "Warning", "Orphaned", msg)
+            self.forget(str(meta["uid"]))
+            return DeleteResult(True, Reason.ORPHANED, msg)
+        ever = mem.last_intent is not None or any(
+            getattr(w.s, f) for f in self.adapter.created_markers
+        )
+        if not ever:
+            # Intent is written before every create, so an object whose status never recorded
+            # one owns nothing on Vast: nothing to destroy, even with a broken key.
+            self.forget(str(meta["uid"]))
+            return DeleteResult(True, Reason.NEVER_CREATED, "nothing was ever created on Vast")
+        try:
+            result = await self._delete(body, spec, w, mem)
+        except Exception as exc:
+            reason, message = classify(exc)
+            if reason == Reason.RECONCILE_ERROR:
+                log.error("deletion of %s/%s failed: %s", meta["namespace"], meta["name"], message)
+            msg = f"could not delete on Vast yet: {message}"
+            w.synced(False, Reason.DELETE_FAILED, msg)
+            self.events(body, "Warning", Reason.DELETE_FAILED, msg)
+            result = DeleteResult(False, Reason.DELETE_FAILED, msg)
+        try:
+            await w.flush()
+        except Exception:
+            log.debug("status write during deletion failed", exc_info=True)
+        if result.done:
+            if result.reason == Reason.DESTROYED:
+                self.events(body, "Normal", Reason.DESTROYED, result.message)
+            self.forget(str(meta["uid"]))
+        return result
+
+    async def _delete(
+        self,
+        body: Mapping[str, Any],
+        spec: SpecT | None,
+        w: StatusWriter[StatusT],
+        mem: ObjectMemory,
+    ) -> DeleteResult:
+        account = await self._account(body, mem)
+        ctx: Ctx[SpecT | None, StatusT] = self._ctx(body, spec, w, account)
+        newer_than = mem.last_intent
+        unknown = unknown_since(w.s, self._id_of(w.s))
+        if unknown is not None:
+            settle_until = unknown + self.tuning.create_settle
+            wait = settle_until - self.clock()
+            if wait > 0:
+                # A create may still land on Vast: only a later listing can show it.
+                return DeleteResult(
+                    False,
+                    Reason.OUTCOME_PENDING,
+                    f"waiting {wait:.0f}s: the last create may still land on Vast",
+                    wait_seconds=min(wait + 0.1, 5.0),
+                )
+            newer_than = max(settle_until, newer_than or 0.0)
+        return await self.adapter.delete(ctx, newer_than)
+
+    def _describe(self, w: StatusWriter[StatusT]) -> str:
+        value = self._id_of(w.s)
+        return f"{self.adapter.id_field} {value}" if value is not None else "nothing"

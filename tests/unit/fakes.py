@@ -1,0 +1,372 @@
+"""In-memory stand-ins for the Kubernetes API and the Vast account, for loop and adapter tests.
+
+`FakeKube` keeps objects and status like the API server does (status patches are JSON merge
+patches of the status subresource). `FakeVast` holds instances, offers, volumes and endpoints
+and records every call; faults are set per method (`fail["create_instance"] = exc`). The real
+`InstancePoller` and `CachedList` run over it, so the loop sees listings the way it does in
+production. A `Harness` ties them to a real `ManagedLoop` with a controllable clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from vast_operator.accounts import Account, CachedList
+from vast_operator.poller import InstancePoller
+from vast_operator.reconcile.adapter import Tuning
+from vast_operator.reconcile.loop import ManagedLoop
+from vast_operator.vast import errors as verr
+from vast_operator.vast.models import (
+    CreatedVolume,
+    CreateInstanceResult,
+    Endpoint,
+    Instance,
+    InstanceSshKey,
+    Offer,
+    Volume,
+    VolumeOffer,
+    Workergroup,
+)
+
+KEY = "fake-vast-key-0123456789"
+
+
+class Clock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.applied: list[tuple[str, str, dict[str, str]]] = []
+        self.status_patches: list[dict[str, Any]] = []
+        self.fail_patch: Exception | None = None
+
+    def add(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        self.objects[(plural, meta["namespace"], meta["name"])] = body
+        return body
+
+    def body(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self.objects[(plural, namespace, name)])
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        if self.fail_patch is not None:
+            raise self.fail_patch
+        self.status_patches.append(copy.deepcopy(status))
+        obj = self.objects[(plural, namespace, name)]
+        merge(obj.setdefault("status", {}), status)
+
+    async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return (self.secrets.get((namespace, name)) or {}).get(key)
+
+    async def apply_secret(
+        self, namespace: str, name: str, data: dict[str, str], owner: dict[str, Any]
+    ) -> None:
+        self.applied.append((namespace, name, dict(data)))
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.objects.get((plural, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(o) for (p, ns, _), o in self.objects.items() if p == plural and ns == namespace
+        ]
+
+
+@dataclass
+class FakeVast:
+    """The calls adapters make on `VastClient`, over dicts. `calls` records (method, arg)."""
+
+    clock: Clock
+    offers: list[Offer] = field(default_factory=list)
+    instances: dict[int, Instance] = field(default_factory=dict)
+    volumes: dict[int, Volume] = field(default_factory=dict)
+    volume_offers: list[VolumeOffer] = field(default_factory=list)
+    endpoints: dict[int, Endpoint] = field(default_factory=dict)
+    workergroups: dict[int, Workergroup] = field(default_factory=dict)
+    ssh_keys: dict[int, list[InstanceSshKey]] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    # Rents that land on Vast although the call raised (e.g. a timeout after Vast acted).
+    allocate_on_failure: bool = False
+    hidden: set[int] = field(default_factory=set)  # ids a listing leaves out
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def _call(self, name: str, arg: Any = None) -> None:
+        self.calls.append((name, arg))
+        exc = self.fail.get(name)
+        if exc is not None and not (name == "create_instance" and self.allocate_on_failure):
+            raise exc
+
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self.calls if n == name)
+
+    # instances
+    async def search_offers(self, query: Any) -> list[Offer]:
+        self._call("search_offers", query)
+        return list(self.offers)
+
+    async def create_instance(self, offer_id: int, request: Any) -> CreateInstanceResult:
+        self._call("create_instance", offer_id)
+        offer = next(o for o in self.offers if o.id == offer_id)
+        new_id = next(self.ids)
+        self.instances[new_id] = Instance(
+            id=new_id,
+            machine_id=offer.machine_id,
+            gpu_name=offer.gpu_name,
+            num_gpus=offer.num_gpus,
+            dph_total=offer.dph_total,
+            actual_status="loading",
+            intended_status="running",
+            label=request.label,
+            start_date=self.clock(),
+        )
+        exc = self.fail.get("create_instance")
+        if exc is not None:
+            raise exc
+        return CreateInstanceResult(new_contract=new_id)
+
+    async def list_instances(self) -> list[Instance]:
+        self._call("list_instances")
+        return [i for i in self.instances.values() if i.id not in self.hidden]
+
+    async def get_instance(self, instance_id: int) -> Instance | None:
+        self._call("get_instance", instance_id)
+        return self.instances.get(instance_id)
+
+    async def destroy_instance(self, instance_id: int, *, missing_ok: bool = True) -> None:
+        self._call("destroy_instance", instance_id)
+        self.instances.pop(instance_id, None)
+
+    def _set(self, instance_id: int, **fields: Any) -> None:
+        inst = self.instances[instance_id]
+        self.instances[instance_id] = inst.model_copy(update=fields)
+
+    async def stop_instance(self, instance_id: int) -> None:
+        self._call("stop_instance", instance_id)
+        self._set(instance_id, intended_status="stopped", actual_status="stopped")
+
+    async def start_instance(self, instance_id: int) -> None:
+        self._call("start_instance", instance_id)
+        self._set(instance_id, intended_status="running", actual_status="loading")
+
+    async def label_instance(self, instance_id: int, label: str) -> None:
+        self._call("label_instance", instance_id)
+        self._set(instance_id, label=label)
+
+    async def attach_ssh_key(self, instance_id: int, public_key: str) -> None:
+        self._call("attach_ssh_key", instance_id)
+        keys = self.ssh_keys.setdefault(instance_id, [])
+        keys.append(InstanceSshKey(id=len(keys) + 1, public_key=public_key))
+
+    async def list_instance_ssh_keys(self, instance_id: int) -> list[InstanceSshKey]:
+        self._call("list_instance_ssh_keys", instance_id)
+        return list(self.ssh_keys.get(instance_id, []))
+
+    async def detach_ssh_key(self, instance_id: int, key_id: int) -> None:
+        self._call("detach_ssh_key", instance_id)
+        self.ssh_keys[instance_id] = [k for k in self.ssh_keys.get(instance_id, []) if k.id != key_id]
+
+    # volumes
+    async def search_volume_offers(self, query: Any) -> list[VolumeOffer]:
+        self._call("search_volume_offers", query)
+        return list(self.volume_offers)
+
+    async def create_volume(self, offer_id: int, size: int, name: str) -> CreatedVolume:
+        self._call("create_volume", offer_id)
+        offer = next(o for o in self.volume_offers if o.id == offer_id)
+        new_id = next(self.ids)
+        self.volumes[new_id] = Volume(
+            id=new_id, label=name, machine_id=offer.machine_id, disk_space=size
+        )
+        exc = self.fail.get("create_volume_after")
+        if exc is not None:
+            raise exc
+        return CreatedVolume(volume_id=new_id, volume_name=f"V.{new_id}")
+
+    async def list_volumes(self) -> list[Volume]:
+        self._call("list_volumes")
+        return [v for v in self.volumes.values() if v.id not in self.hidden]
+
+    async def delete_volume(self, volume_id: int, *, missing_ok: bool = True) -> None:
+        self._call("delete_volume", volume_id)
+        self.volumes.pop(volume_id, None)
+
+    # endpoints
+    async def list_endpoints(self) -> list[Endpoint]:
+        self._call("list_endpoints")
+        return list(self.endpoints.values())
+
+    async def list_workergroups(self) -> list[Workergroup]:
+        self._call("list_workergroups")
+        return list(self.workergroups.values())
+
+
+def make_account(vast: FakeVast, poll_interval: float = 15.0) -> Account:
+    poller = InstancePoller(vast, interval=poll_interval, clock=vast.clock)
+    return Account(
+        "fp-test",
+        vast,  # type: ignore[arg-type]
+        poller,
+        CachedList(vast.list_volumes, 0.0),
+        CachedList(vast.list_endpoints, 0.0),
+        CachedList(vast.list_workergroups, 0.0),
+    )
+
+
+class FakeAccounts:
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.keys: list[str] = []
+
+    def get(self, api_key: SecretStr) -> Account:
+        self.keys.append(api_key.get_secret_value())
+        return self.account
+
+
+@dataclass
+class Events:
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(self, body: Any, type_: str, reason: str, message: str) -> None:
+        self.seen.append((type_, reason, message))
+
+    def reasons(self) -> list[str]:
+        return [r for _, r, _ in self.seen]
+
+
+FINALIZER = "vast.ai/finalizer"
+
+
+def obj(
+    name: str = "x",
+    *,
+    spec: dict[str, Any],
+    status: dict[str, Any] | None = None,
+    finalizer: bool = True,
+    namespace: str = "ns",
+    uid: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "vast.ai/v1alpha1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid or f"uid-{name}",
+            "generation": 1,
+            "finalizers": [FINALIZER] if finalizer else [],
+            "annotations": annotations or {},
+        },
+        "spec": spec,
+        "status": status or {},
+    }
+
+
+@dataclass
+class Harness:
+    """A real ManagedLoop over fakes, with helpers to run passes and read status."""
+
+    adapter: Any
+    plural: str
+    clock: Clock = field(default_factory=Clock)
+    kube: FakeKube = field(default_factory=FakeKube)
+    events: Events = field(default_factory=Events)
+    tuning: Tuning = field(
+        default_factory=lambda: Tuning(poll_interval=15.0, create_settle=60.0, finalizer=FINALIZER)
+    )
+    default_key: str | None = KEY
+    vast: FakeVast = field(init=False)
+    loop: ManagedLoop[Any, Any, Any] = field(init=False)
+    accounts: FakeAccounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.vast = FakeVast(self.clock)
+        self.accounts = FakeAccounts(make_account(self.vast, self.tuning.poll_interval))
+        self.loop = ManagedLoop(
+            self.adapter,
+            self.accounts,  # type: ignore[arg-type]
+            self.kube,
+            self.events,
+            SecretStr(self.default_key) if self.default_key else None,
+            self.tuning,
+            clock=self.clock,
+        )
+
+    def add(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.add(self.plural, body)
+
+    def status(self, name: str = "x") -> dict[str, Any]:
+        return dict(self.kube.body(self.plural, "ns", name).get("status") or {})
+
+    def condition(self, type_: str, name: str = "x") -> dict[str, Any]:
+        conds = self.status(name).get("conditions") or []
+        return next((c for c in conds if c["type"] == type_), {})
+
+    async def reconcile(self, name: str = "x") -> float:
+        """One pass on a fresh copy of the object, as the daemon would run it."""
+        self.clock.advance(0.01)
+        return await self.loop.reconcile(self.kube.body(self.plural, "ns", name))
+
+    async def delete(self, name: str = "x", body: dict[str, Any] | None = None) -> Any:
+        self.clock.advance(0.01)
+        stored = self.kube.objects[(self.plural, "ns", name)]
+        stored["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return await self.loop.delete(body or self.kube.body(self.plural, "ns", name))
+
+    async def stop(self) -> None:
+        await self.accounts.account.poller.stop()
+
+
+def offer(offer_id: int, machine: int, price: float = 0.3, gpu: str = "RTX 4090") -> Offer:
+    return Offer(
+        id=offer_id,
+        machine_id=machine,
+        host_id=machine,
+        gpu_name=gpu,
+        num_gpus=1,
+        dph_total=price,
+        reliability=0.99,
+        verified=True,
+        rentable=True,
+        disk_space=500,
+        inet_down=1000,
+        inet_up=1000,
+        gpu_ram=24000,
+        cpu_ram=64000,
+        cuda_max_good=12.4,
+        geolocation="Texas, US",
+        direct_port_count=10,
+        min_bid=0.1,
+    )
+
+
+Setup = Callable[[Harness], None]
