@@ -31,7 +31,7 @@ from vast_sim.metering import Counters, RateLimiter, style_for, too_frequent
 from vast_sim.models import JSONDict
 from vast_sim.paths import canonical_path, canonical_route
 from vast_sim.persistence import StatePersister, load_state
-from vast_sim.state import World
+from vast_sim.world import World
 
 log = logging.getLogger("vast_sim")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vast_sim.models import JSONDict
+
 
 @dataclass(frozen=True)
 class GpuModel:
@@ -102,4 +104,38 @@ DISKS = (
     "WD_BLACK SN850X 4000GB",
     "SAMSUNG MZQL23T8HCLS",
     "INTEL SSDPF2KX076TZ",
+)
+
+# Well-known public templates present in every fresh world.
+SEED_TEMPLATES: tuple[JSONDict, ...] = (
+    {
+        "hash_id": "661d064bbda1f2a133816b6d55da07c3",
+        "name": "PyTorch (Vast)",
+        "image": "vastai/pytorch",
+        "tag": "latest",
+        "env": "-p 1111:1111 -p 8080:8080 -e OPEN_BUTTON_PORT=1111",
+        "onstart": "entrypoint.sh",
+        "runtype": "jupyter_direc ssh_direc ssh_proxy",
+        "extra": {"recommended": True, "recommended_disk_space": 32, "creator_id": 62897},
+    },
+    {
+        "hash_id": "b0a1e0d6a76f4fb0a4f9a2c3d1e2f3a4",
+        "name": "NVIDIA CUDA",
+        "image": "vastai/base-image",
+        "tag": "cuda-12.4.1-auto",
+        "env": "-p 1111:1111 -e OPEN_BUTTON_PORT=1111",
+        "onstart": "entrypoint.sh",
+        "runtype": "ssh ssh_direc ssh_proxy",
+        "extra": {"recommended": True, "recommended_disk_space": 16, "creator_id": 62897},
+    },
+    {
+        "hash_id": "3f19d5a7c2b84e6d9a0b1c2d3e4f5a6b",
+        "name": "vLLM",
+        "image": "vllm/vllm-openai",
+        "tag": "latest",
+        "env": "-p 8000:8000",
+        "onstart": None,
+        "runtype": "args",
+        "extra": {"recommended": True, "recommended_disk_space": 64, "creator_id": 62897},
+    },
 )

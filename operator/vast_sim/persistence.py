@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from vast_sim.state import World
+from vast_sim.world import World
 
 log = logging.getLogger("vast_sim.persistence")
 

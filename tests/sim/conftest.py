@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 
 from vast_sim.app import Sim, create_app
 from vast_sim.config import SimConfig
-from vast_sim.state import World
 from vast_sim.testing import RunningSim, run_sim_in_thread, run_sim_subprocess
+from vast_sim.world import World
 
 
 @pytest.fixture

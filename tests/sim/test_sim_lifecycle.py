@@ -9,7 +9,7 @@ from sim_test_support import Clock
 
 from vast_sim.errors import VastError
 from vast_sim.lifecycle import OCI_ERROR_MSG
-from vast_sim.state import World
+from vast_sim.world import World
 
 BODY = {"image": "pytorch/pytorch:latest", "disk": 20, "label": "job-1"}
 

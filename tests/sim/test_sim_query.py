@@ -15,7 +15,7 @@ from vast_sim.query import (
     parse_offer_order,
     sort_rows,
 )
-from vast_sim.state import World
+from vast_sim.world import World
 
 ROWS: list[dict[str, Any]] = [
     {

@@ -1,0 +1,135 @@
+"""Instance lifecycle: rent (create), destroy, reboot and recycle."""
+
+from __future__ import annotations
+
+import secrets
+
+from vast_sim import lifecycle
+from vast_sim.errors import vast_error
+from vast_sim.models import Instance, JSONDict, Machine
+from vast_sim.offer_rows import storage_hourly
+from vast_sim.world.rent_request import instance_spec, volume_links
+from vast_sim.world.state import WorldState
+
+
+class InstanceLifecycleMixin(WorldState):
+    def create_instance(self, offer_id: int, body: JSONDict) -> JSONDict:
+        """`PUT /asks/{id}/`: rent the offer. Returns the success body."""
+        with self.lock:
+            where = self.offer_index.get(offer_id)
+            machine = self.machines[where[0]] if where else None
+            if where is None or machine is None or not machine.listed:
+                raise vast_error(
+                    404,
+                    "invalid_args",
+                    f"error 404/3603: no_such_ask Instance type by id {offer_id} is not available.",
+                    ask_id=offer_id,
+                )
+            size = where[1]
+            static = self._static(offer_id)
+            spec = instance_spec(offer_id, body, static, self.templates)
+            schedulable = machine.free_gpus >= size
+            if not schedulable and bool(body.get("cancel_unavail")):
+                raise vast_error(
+                    410,
+                    "no_such_ask",
+                    f"error 410/3907: no_such_ask Instance type {offer_id} is no longer available.",
+                    ask_id=offer_id,
+                )
+            gpu_hour = spec["bid_price"] if spec["is_bid"] else static["dph_base"]
+            hourly = gpu_hour + storage_hourly(machine.storage_cost, spec["disk"])
+            if self.credit <= 0 or self.credit < hourly:
+                raise vast_error(
+                    402,
+                    "insufficient_credit",
+                    f"Insufficient credit: your balance of ${self.credit:.2f} does not cover "
+                    f"${hourly:.4f}/hr. Add credit to rent instances.",
+                    ask_id=offer_id,
+                )
+            links = volume_links(
+                body, spec["env"], machine, offer_id, self.vol_offer_index, self.volumes
+            )
+            now = self.now()
+            inst = Instance(
+                id=self.ids.contract_id(),
+                machine_id=machine.machine_id,
+                bundle_id=offer_id,
+                num_gpus=size,
+                is_bid=spec["is_bid"],
+                bid_price=spec["bid_price"],
+                dph_base=static["dph_base"],
+                storage_cost=machine.storage_cost,
+                disk=spec["disk"],
+                image=spec["image"],
+                runtype=spec["runtype"],
+                env=spec["env"],
+                onstart=spec["onstart"],
+                args=spec["args"],
+                label=spec["label"],
+                api_key=secrets.token_hex(32),
+                jupyter_token=secrets.token_hex(32),
+                start_date=now,
+                template_id=spec["template_id"],
+                template_hash_id=spec["template_hash_id"],
+                template_name=spec["template_name"],
+                image_login=spec["image_login"],
+                gpus_held=schedulable,
+                ssh_keys=[
+                    {"id": k.id, "name": k.name, "public_key": k.public_key}
+                    for k in self.ssh_keys.values()
+                ],
+            )
+            inst.volume_links = [self._link_volume(link, machine, now) for link in links]
+            self._rotate_slot(machine, size)
+            if schedulable:
+                machine.free_gpus -= size
+                lifecycle.begin_create(inst, now, self.config.boot_seconds)
+            else:
+                lifecycle.begin_scheduling(inst, now, self.config.boot_seconds)
+            self.instances[inst.id] = inst
+            self._mark(inst)
+            self._refresh(inst)
+            return {"success": True, "new_contract": inst.id, "instance_api_key": inst.api_key}
+
+    def _link_volume(self, link: JSONDict, machine: Machine, now: float) -> JSONDict:
+        if link.get("create"):
+            vol = self._new_volume(machine, link["size"], link["name"], now)
+            return {"id": vol.id, "mount_path": link["mount_path"]}
+        return {"id": int(link["volume_id"]), "mount_path": link["mount_path"]}
+
+    def destroy_instance(self, inst_id: int) -> bool:
+        """Destroy; returns False when there was no such instance."""
+        with self.lock:
+            inst = self.instances.pop(inst_id, None)
+            if inst is None:
+                return False
+            lifecycle.release_gpus(inst, self.machines[inst.machine_id])
+            self._transient.discard(inst_id)
+            self._touch()
+            return True
+
+    def reboot_instance(self, inst_id: int) -> JSONDict:
+        with self.lock:
+            inst = self._get_or(
+                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
+            )
+            if not inst.gpus_held:
+                raise vast_error(400, "invalid_args", f"Instance {inst_id} is not running.")
+            lifecycle.reboot(inst, self.now(), self.config.boot_seconds)
+            self._mark(inst)
+            return {"success": True}
+
+    def recycle_instance(self, inst_id: int) -> JSONDict:
+        with self.lock:
+            inst = self._get_or(inst_id, vast_error(400, "invalid_id", "Invalid instance id."))
+            machine = self.machines[inst.machine_id]
+            if not inst.gpus_held:
+                if machine.free_gpus < inst.num_gpus:
+                    lifecycle.begin_scheduling(inst, self.now(), self.config.boot_seconds)
+                    self._mark(inst)
+                    return {"success": True}
+                machine.free_gpus -= inst.num_gpus
+                inst.gpus_held = True
+            lifecycle.begin_create(inst, self.now(), self.config.boot_seconds)
+            self._mark(inst)
+            return {"success": True}

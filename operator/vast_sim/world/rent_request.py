@@ -1,0 +1,190 @@
+"""Validation of a rent request (`PUT /asks/{id}/`): instance fields and volume links.
+
+Pure functions: they read the world's records they are given and raise `VastError` with the
+API's 400 answer; nothing is created here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vast_sim.docker_env import parse_env
+from vast_sim.errors import VastError, vast_error
+from vast_sim.models import JSONDict, Machine, Template, Volume
+from vast_sim.world.params import VOLUME_NAME_RE, num
+
+MIN_DISK_GB = 8.0
+RUNTYPE_TOKENS = frozenset(
+    {
+        "ssh",
+        "jupyter",
+        "args",
+        "ssh_proxy",
+        "ssh_direc",
+        "ssh_direct",
+        "jupyter_proxy",
+        "jupyter_direc",
+        "jupyter_direct",
+    }
+)
+
+
+def instance_spec(
+    offer_id: int, body: JSONDict, static: JSONDict, templates: dict[str, Template]
+) -> JSONDict:
+    """The validated instance fields of a rent request (`PUT /asks/{id}/` body)."""
+
+    def bad(msg: str, error: str = "invalid_args") -> VastError:
+        return vast_error(400, error, f"error 400/3467: Invalid args: {msg}", ask_id=offer_id)
+
+    template: Template | None = None
+    template_hash = body.get("template_hash_id")
+    if template_hash:
+        template = templates.get(str(template_hash))
+        if template is None:
+            raise bad(f"template_hash_id {template_hash} does not exist")
+    image = body.get("image")
+    if image is not None and not isinstance(image, str):
+        raise bad("image must be a string")
+    if not image and template is not None:
+        image = f"{template.image}:{template.tag}" if template.tag else template.image
+    if not image:
+        raise bad("image is required (or a template_hash_id)")
+    if len(image) > 1024:
+        raise bad("image is longer than 1024 characters")
+    disk_raw = body.get("disk")
+    try:
+        disk = float(MIN_DISK_GB if disk_raw is None else disk_raw)
+    except (TypeError, ValueError):
+        raise bad("disk must be a number") from None
+    if disk < MIN_DISK_GB:
+        raise bad(f"disk must be at least {MIN_DISK_GB:g} GB")
+    if disk > static["disk_space"]:
+        raise bad(
+            f"requested disk {disk:g} GB exceeds the {static['disk_space']:g} GB this offer has"
+        )
+    price = body.get("price")
+    bid_price: float | None = None
+    if price is not None:
+        try:
+            bid_price = float(price)
+        except (TypeError, ValueError):
+            raise bad("price must be a number", "invalid_price") from None
+        if not 0.001 <= bid_price <= 128.0:
+            raise bad("price must be between 0.001 and 128.0", "invalid_price")
+        if bid_price < static["min_bid"]:
+            raise bad(
+                f"bid price ${bid_price:.4f}/hr is below the current minimum bid "
+                f"${static['min_bid']:.4f}/hr",
+                "invalid_price",
+            )
+    label = body.get("label")
+    if label is not None:
+        label = str(label)
+        if len(label) > 256:
+            raise bad("label is longer than 256 characters")
+    env_raw = body.get("env")
+    env: dict[str, str] = {}
+    if template is not None:
+        env.update(parse_env(template.env))
+    if isinstance(env_raw, str):
+        env.update(parse_env(env_raw))
+    elif isinstance(env_raw, dict):
+        env.update({str(k): "" if v is None else str(v) for k, v in env_raw.items()})
+    elif env_raw is not None:
+        raise bad("env must be an object or a docker options string")
+    runtype = body.get("runtype")
+    if runtype is None:
+        runtype = template.runtype if template is not None else "ssh"
+    if not isinstance(runtype, str) or not runtype.split():
+        raise bad("runtype must be a string")
+    unknown = [t for t in runtype.split() if t not in RUNTYPE_TOKENS]
+    if unknown:
+        raise bad(f"unknown runtype {' '.join(unknown)}")
+    onstart = body.get("onstart")
+    if onstart is None and template is not None:
+        onstart = template.onstart
+    args = body.get("args")
+    if args is not None:
+        if not isinstance(args, list):
+            raise bad("args must be a list of strings")
+        args = [str(a) for a in args]
+    if args is None and isinstance(body.get("args_str"), str):
+        args = body["args_str"].split()
+    if len(onstart or "") + sum(len(a) for a in args or []) > 4096:
+        raise bad("onstart and args together exceed 4096 characters")
+    return {
+        "image": image,
+        "disk": disk,
+        "is_bid": bid_price is not None,
+        "bid_price": bid_price,
+        "label": label,
+        "env": env,
+        "runtype": " ".join(runtype.split()),
+        "onstart": onstart,
+        "args": args,
+        "template_id": template.id if template else None,
+        "template_hash_id": template.hash_id if template else None,
+        "template_name": template.name if template else None,
+        "image_login": body.get("image_login"),
+    }
+
+
+def volume_links(
+    body: JSONDict,
+    env: dict[str, str],
+    machine: Machine,
+    offer_id: int,
+    vol_offer_index: dict[int, int],
+    volumes: dict[int, Volume],
+) -> list[JSONDict]:
+    """Validate volume_info and `-v V.<id>:<path>` env entries; nothing is created yet."""
+
+    def bad(msg: str) -> VastError:
+        return vast_error(
+            400, "invalid_args", f"error 400/3467: Invalid args: {msg}", ask_id=offer_id
+        )
+
+    links: list[JSONDict] = []
+    info = body.get("volume_info")
+    if info is not None:
+        if not isinstance(info, dict):
+            raise bad("volume_info must be an object")
+        mount = info.get("mount_path")
+        if not isinstance(mount, str) or not mount.startswith("/"):
+            raise bad("volume_info.mount_path must be an absolute path")
+        try:
+            volume_id = int(info.get("volume_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise bad("volume_info.volume_id must be an integer") from None
+        if info.get("create_new"):
+            if vol_offer_index.get(volume_id) != machine.machine_id:
+                raise bad(
+                    f"volume offer {volume_id} is not on machine {machine.machine_id} "
+                    f"of offer {offer_id}"
+                )
+            size = num(info.get("size"), "volume_info.size", default=15.0, minimum=1.0)
+            if size > machine.vol_space_free:
+                raise bad(f"volume size {size:g} GB exceeds the free {machine.vol_space_free:g} GB")
+            name = info.get("name")
+            if name is not None and not VOLUME_NAME_RE.match(str(name)):
+                raise bad("volume name must be 1-64 letters, digits or underscores")
+            links.append({"create": True, "size": size, "name": name, "mount_path": mount})
+        else:
+            links.append({"volume_id": volume_id, "mount_path": mount})
+    for key in env:
+        match = re.match(r"^-v V\.(\d+):(/.*)$", key)
+        if match:
+            links.append({"volume_id": int(match.group(1)), "mount_path": match.group(2)})
+    for link in links:
+        if link.get("create"):
+            continue
+        vol = volumes.get(int(link["volume_id"]))
+        if vol is None:
+            raise bad(f"volume {link['volume_id']} does not exist")
+        if vol.machine_id != machine.machine_id:
+            raise bad(
+                f"volume {vol.id} lives on machine {vol.machine_id}, offer {offer_id} "
+                f"is on machine {machine.machine_id}"
+            )
+    return links

@@ -1,0 +1,262 @@
+"""The shared state every API area of the world works on.
+
+`WorldState` owns the records (machines, instances, volumes, keys, templates, secrets,
+endpoints, workergroups), the lock that guards them, the simulated clock, the id counters, the
+offer indexes and the lazy lifecycle refresh. It also turns the records into the state file's
+dict and back (`to_dict` / `load_dict`). The API areas (one module each in this package) are
+mixins over this class; `vast_sim.world.World` composes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vast_sim import instance_view, lifecycle
+from vast_sim.catalog import SEED_TEMPLATES
+from vast_sim.config import SimConfig
+from vast_sim.errors import VastError
+from vast_sim.market import IdSource, generate_machines, initial_ids
+from vast_sim.models import (
+    Endpoint,
+    Instance,
+    JSONDict,
+    Machine,
+    SshKey,
+    Template,
+    Volume,
+    Workergroup,
+    record_from_dict,
+)
+from vast_sim.offer_rows import offer_static
+
+STATE_FORMAT = "vast-sim/1"
+
+
+def _shallow(obj: Any) -> JSONDict:
+    """Shallow dict of a record. Nested containers are never mutated in place (copy-on-write)."""
+    return dict(vars(obj))
+
+
+class WorldState:
+    """Everything the simulated Vast account and market contain, and its bookkeeping."""
+
+    def __init__(self, config: SimConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self._clock = clock
+        self.version = 0
+        self.results: dict[str, str] = {}
+        self._build(config.seed, config.num_machines, config.credit)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _build(self, seed: int, num_machines: int, credit: float) -> None:
+        self.seed = seed
+        self.num_machines = num_machines
+        self.clock_offset = 0.0
+        self.credit = credit
+        self.ids: IdSource = initial_ids(seed)
+        machines = generate_machines(seed, num_machines, self.now(), self.ids)
+        self.machines: dict[int, Machine] = {m.machine_id: m for m in machines}
+        self.instances: dict[int, Instance] = {}
+        self.volumes: dict[int, Volume] = {}
+        self.ssh_keys: dict[int, SshKey] = {}
+        self.templates: dict[str, Template] = {}
+        self.secrets: dict[str, str] = {}
+        self.endpoints: dict[int, Endpoint] = {}
+        self.workergroups: dict[int, Workergroup] = {}
+        self.next_ids: dict[str, int] = {
+            "ssh_key": 81_000,
+            "template": 310_000,
+            "endpoint": 6_100,
+            "workergroup": 14_200,
+        }
+        self._transient: set[int] = set()
+        self._reindex()
+        for spec in SEED_TEMPLATES:
+            self._add_template(dict(spec), created_at=self.now() - 86400 * 90)
+
+    def _reindex(self) -> None:
+        self.offer_index: dict[int, tuple[int, int]] = {}
+        self.vol_offer_index: dict[int, int] = {}
+        self._static_cache: dict[int, JSONDict] = {}
+        for m in self.machines.values():
+            for size, offer_id in m.slots.items():
+                self.offer_index[offer_id] = (m.machine_id, int(size))
+            self.vol_offer_index[m.vol_offer_id] = m.machine_id
+        self._transient = {
+            i.id for i in self.instances.values() if i.phase in lifecycle.TRANSIENT_PHASES
+        }
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    def _next(self, kind: str) -> int:
+        value = self.next_ids[kind]
+        self.next_ids[kind] = value + 1
+        return value
+
+    def now(self) -> float:
+        return self._clock() + self.clock_offset
+
+    def _static(self, offer_id: int) -> JSONDict:
+        cached = self._static_cache.get(offer_id)
+        if cached is None:
+            machine_id, size = self.offer_index[offer_id]
+            cached = offer_static(self.machines[machine_id], size, offer_id)
+            self._static_cache[offer_id] = cached
+        return cached
+
+    def _machine_static(self, machine: Machine, size: int) -> JSONDict:
+        offer_id = machine.slots.get(str(size))
+        if offer_id is not None:
+            return self._static(offer_id)
+        return offer_static(machine, size, 0)
+
+    def _refresh(self, inst: Instance) -> None:
+        if inst.phase in lifecycle.TRANSIENT_PHASES:
+            lifecycle.advance(inst, self.machines[inst.machine_id], self.now())
+            if inst.phase not in lifecycle.TRANSIENT_PHASES:
+                self._transient.discard(inst.id)
+                self._touch()
+
+    def _refresh_transient(self) -> None:
+        for inst_id in sorted(self._transient):
+            inst = self.instances.get(inst_id)
+            if inst is None:
+                self._transient.discard(inst_id)
+            else:
+                self._refresh(inst)
+
+    def _mark(self, inst: Instance) -> None:
+        if inst.phase in lifecycle.TRANSIENT_PHASES:
+            self._transient.add(inst.id)
+        else:
+            self._transient.discard(inst.id)
+        self._touch()
+
+    def _rotate_slot(self, machine: Machine, size: int) -> None:
+        """Offers are one-shot: the rented slot gets a fresh offer id."""
+        old = machine.slots[str(size)]
+        self.offer_index.pop(old, None)
+        self._static_cache.pop(old, None)
+        new = self.ids.offer_id()
+        machine.slots = {**machine.slots, str(size): new}
+        self.offer_index[new] = (machine.machine_id, size)
+
+    # --- shared lookups and records ------------------------------------------------------------
+
+    def _get_or(self, inst_id: int, error: VastError) -> Instance:
+        inst = self.instances.get(inst_id)
+        if inst is None:
+            raise error
+        self._refresh(inst)
+        return inst
+
+    def _row(self, inst: Instance) -> JSONDict:
+        machine = self.machines[inst.machine_id]
+        return instance_view.instance_row(
+            inst, machine, self._machine_static(machine, inst.num_gpus), self.volumes, self.now()
+        )
+
+    def _new_volume(self, machine: Machine, size: float, name: Any, now: float) -> Volume:
+        vol = Volume(
+            id=self.ids.contract_id(),
+            machine_id=machine.machine_id,
+            size=float(size),
+            label=None if name is None else str(name),
+            start_date=now,
+            storage_cost=machine.storage_cost,
+        )
+        machine.vol_space_free = round(machine.vol_space_free - vol.size, 3)
+        self.volumes[vol.id] = vol
+        return vol
+
+    def _add_template(self, spec: JSONDict, created_at: float) -> Template:
+        content = json.dumps(
+            {k: spec.get(k) for k in ("name", "image", "tag", "env", "onstart", "runtype")},
+            sort_keys=True,
+        )
+        hash_id = (
+            spec.get("hash_id")
+            or hashlib.md5(
+                f"{content}{self.next_ids['template']}".encode(), usedforsecurity=False
+            ).hexdigest()
+        )
+        template = Template(
+            id=self._next("template"),
+            hash_id=str(hash_id),
+            name=str(spec.get("name") or "template"),
+            image=str(spec.get("image") or ""),
+            tag=spec.get("tag"),
+            env=str(spec.get("env") or ""),
+            onstart=spec.get("onstart"),
+            runtype=str(spec.get("runtype") or "ssh"),
+            created_at=created_at,
+            extra=dict(spec.get("extra") or {}),
+        )
+        self.templates[template.hash_id] = template
+        return template
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def to_dict(self) -> JSONDict:
+        """Everything needed to restore the world (shallow copies; serialise promptly)."""
+        with self.lock:
+            self._refresh_transient()
+            return {
+                "format": STATE_FORMAT,
+                "saved_at": self.now(),
+                "seed": self.seed,
+                "num_machines": self.num_machines,
+                "clock_offset": self.clock_offset,
+                "credit": self.credit,
+                "ids": {
+                    "next_offer_id": self.ids.next_offer_id,
+                    "next_contract_id": self.ids.next_contract_id,
+                },
+                "next_ids": dict(self.next_ids),
+                "machines": [_shallow(m) for m in self.machines.values()],
+                "instances": [_shallow(i) for i in self.instances.values()],
+                "volumes": [_shallow(v) for v in self.volumes.values()],
+                "ssh_keys": [_shallow(k) for k in self.ssh_keys.values()],
+                "templates": [_shallow(t) for t in self.templates.values()],
+                "secrets": dict(self.secrets),
+                "endpoints": [_shallow(e) for e in self.endpoints.values()],
+                "workergroups": [_shallow(w) for w in self.workergroups.values()],
+            }
+
+    def load_dict(self, data: JSONDict) -> None:
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a vast-sim state file (format {data.get('format')!r})")
+        with self.lock:
+            self.seed = int(data["seed"])
+            self.num_machines = int(data["num_machines"])
+            self.clock_offset = float(data.get("clock_offset", 0.0))
+            self.credit = float(data.get("credit", self.config.credit))
+            self.ids = IdSource(**data["ids"])
+            self.next_ids.update(data.get("next_ids", {}))
+            machines = [record_from_dict(Machine, m) for m in data["machines"]]
+            self.machines = {m.machine_id: m for m in machines}
+            instances = [record_from_dict(Instance, i) for i in data["instances"]]
+            self.instances = {i.id: i for i in instances}
+            self.volumes = {v.id: v for v in (record_from_dict(Volume, x) for x in data["volumes"])}
+            self.ssh_keys = {
+                k.id: k for k in (record_from_dict(SshKey, x) for x in data["ssh_keys"])
+            }
+            templates = [record_from_dict(Template, x) for x in data["templates"]]
+            self.templates = {t.hash_id: t for t in templates}
+            self.secrets = dict(data.get("secrets", {}))
+            self.endpoints = {
+                e.id: e for e in (record_from_dict(Endpoint, x) for x in data["endpoints"])
+            }
+            self.workergroups = {
+                w.id: w for w in (record_from_dict(Workergroup, x) for x in data["workergroups"])
+            }
+            self._reindex()
+            self._touch()
