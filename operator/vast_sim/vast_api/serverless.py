@@ -1,0 +1,95 @@
+"""Serverless routes: endpoints, workergroups (also as autojobs) and run.vast.ai's /route/."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.responses import Response
+
+from vast_sim.app import Call, json_body, path_int
+from vast_sim.errors import vast_error
+from vast_sim.vast_api.common import ok
+
+
+async def create_endpoint(call: Call) -> Response:
+    return ok(call.world.create_endpoint(await json_body(call.request)))
+
+
+async def list_endpoints(call: Call) -> Response:
+    return ok({"success": True, "results": call.world.list_endpoints()})
+
+
+async def show_endpoint(call: Call) -> Response:
+    ep_id = path_int(call, what="endpoint id")
+    row = call.world.endpoint_row(ep_id)
+    if row is None:
+        raise vast_error(404, "not_found", f"Endpoint {ep_id} not found.")
+    return ok({"success": True, "result": row})
+
+
+async def update_endpoint(call: Call) -> Response:
+    body = await json_body(call.request)
+    return ok(call.world.update_endpoint(path_int(call, what="endpoint id"), body))
+
+
+async def delete_endpoint(call: Call) -> Response:
+    return ok(call.world.delete_endpoint(path_int(call, what="endpoint id")))
+
+
+async def create_workergroup(call: Call) -> Response:
+    return ok(call.world.create_workergroup(await json_body(call.request)))
+
+
+async def list_workergroups(call: Call) -> Response:
+    return ok({"success": True, "results": call.world.list_workergroups()})
+
+
+async def show_workergroup(call: Call) -> Response:
+    wg_id = path_int(call, what="workergroup id")
+    for row in call.world.list_workergroups():
+        if row["id"] == wg_id:
+            return ok({"success": True, "result": row})
+    raise vast_error(
+        404, "no_such_workergroup", "No workergroup by that id is available.", id=wg_id
+    )
+
+
+async def update_workergroup(call: Call) -> Response:
+    body = await json_body(call.request)
+    return ok(call.world.update_workergroup(path_int(call, what="workergroup id"), body))
+
+
+async def delete_workergroup(call: Call) -> Response:
+    return ok(call.world.delete_workergroup(path_int(call, what="workergroup id")))
+
+
+async def route_request(call: Call) -> Response:
+    """run.vast.ai /route/: authenticated by the endpoint's key; no workers are ever ready."""
+    body = await json_body(call.request)
+    ep = call.world.endpoint_by_name(str(body.get("endpoint") or ""))
+    header = call.request.headers.get("authorization", "")
+    key = body.get("api_key") or call.request.query_params.get("api_key")
+    key = key or header.partition(" ")[2].strip()
+    if ep is None:
+        return ok({"error": "Invalid endpoint or missing required parameters"}, status=400)
+    if key not in (ep.api_key, call.sim.config.api_key):
+        return ok({"error": "Authentication failed"}, status=401)
+    return ok(
+        {
+            "endpoint": ep.endpoint_name,
+            "status": "No workers ready: the simulator does not run serverless workers",
+            "request_idx": int(body.get("request_idx") or 0),
+            "__request_id": secrets.token_hex(16),
+        }
+    )
+
+
+async def endpoint_workers(call: Call) -> Response:
+    body = await json_body(call.request)
+    try:
+        ep_id = int(body.get("id"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise vast_error(400, "invalid_args", "id is required") from None
+    if call.world.endpoint_row(ep_id) is None:
+        return ok({"error_msg": f"Endpoint {ep_id} not found"})
+    return ok([])
