@@ -22,6 +22,7 @@ GET    /_sim/results/{token}             result_url target of logs/execute (plai
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from vast_sim.app import Sim
 from vast_sim.errors import VastError
 from vast_sim.models import JSONDict
+from vast_sim.paths import canonical_route
 
 MACHINE_FLAGS = ("never_boot", "oci_error", "listed")
 
@@ -53,196 +55,239 @@ def _int(value: Any) -> int:
     return int(str(value))
 
 
+AdminHandler = Callable[[Sim, Request], Awaitable[Response]]
+
+CONFIG_KEYS = frozenset(
+    {"boot_seconds", "enforce_rate_limits", "rate_limits", "credit", "timeout_seconds"}
+)
+
+
+# --- world and counters ---------------------------------------------------------------------------
+
+
+async def health(sim: Sim, request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def state(sim: Sim, request: Request) -> Response:
+    return JSONResponse(sim.world.dump())
+
+
+async def reset(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    seed = body.get("seed")
+    machines = body.get("num_machines")
+    sim.reset(None if seed is None else int(seed), None if machines is None else int(machines))
+    return JSONResponse(
+        {"ok": True, "seed": sim.world.seed, "num_machines": sim.world.num_machines}
+    )
+
+
+async def counters(sim: Sim, request: Request) -> Response:
+    return JSONResponse(sim.counters.snapshot())
+
+
+async def counters_reset(sim: Sim, request: Request) -> Response:
+    sim.counters.reset()
+    return JSONResponse({"ok": True})
+
+
+async def clock(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    now = sim.world.advance_clock(float(body.get("advance", 0.0)))
+    return JSONResponse({"ok": True, "now": now})
+
+
+async def save(sim: Sim, request: Request) -> Response:
+    if sim.persister is None:
+        return _bad("no --state-file configured")
+    sim.persister.save_now()
+    return JSONResponse({"ok": True, "path": sim.persister.path})
+
+
+async def result(sim: Sim, request: Request) -> Response:
+    text = sim.world.results.get(request.path_params["token"])
+    if text is None:
+        return PlainTextResponse("Not Found", status_code=404)
+    return PlainTextResponse(text)
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+
+def _config_view(sim: Sim) -> JSONDict:
+    c = sim.config
+    return {
+        "boot_seconds": c.boot_seconds,
+        "enforce_rate_limits": c.enforce_rate_limits,
+        "rate_limits": sim.limiter.intervals(),
+        "credit": sim.world.credit,
+        "timeout_seconds": c.timeout_seconds,
+        "seed": sim.world.seed,
+        "num_machines": sim.world.num_machines,
+        "state_file": c.state_file,
+    }
+
+
+async def get_config(sim: Sim, request: Request) -> Response:
+    return JSONResponse(_config_view(sim))
+
+
+def _set_rate_limits(sim: Sim, limits: Any) -> Response | None:
+    """Override per-route intervals; an error response when `limits` is not a mapping."""
+    if not isinstance(limits, dict):
+        return _bad("rate_limits must map 'METHOD /route/' to seconds")
+    for route, seconds in limits.items():
+        sim.limiter.overrides[canonical_route(route)] = float(seconds)
+    sim.limiter.reset()
+    return None
+
+
+async def set_config(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    unknown = set(body) - CONFIG_KEYS
+    if unknown:
+        return _bad(f"unknown config keys: {sorted(unknown)}")
+    if "boot_seconds" in body:
+        sim.config.boot_seconds = max(0.0, float(body["boot_seconds"]))
+    if "enforce_rate_limits" in body:
+        sim.config.enforce_rate_limits = bool(body["enforce_rate_limits"])
+        sim.limiter.reset()
+    if "rate_limits" in body:
+        error = _set_rate_limits(sim, body["rate_limits"])
+        if error is not None:
+            return error
+    if "credit" in body:
+        sim.world.set_credit(float(body["credit"]))
+    if "timeout_seconds" in body:
+        sim.config.timeout_seconds = float(body["timeout_seconds"])
+    return JSONResponse(_config_view(sim))
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+async def list_faults(sim: Sim, request: Request) -> Response:
+    return JSONResponse({"faults": sim.faults.pending()})
+
+
+async def add_faults(sim: Sim, request: Request) -> Response:
+    raw = await request.body()
+    data = json.loads(raw) if raw.strip() else {}
+    specs = data if isinstance(data, list) else [data]
+    added = []
+    for spec in specs:
+        if not isinstance(spec, dict) or "kind" not in spec:
+            return _bad("a fault needs at least a kind")
+        count = spec.get("count", 1)
+        seconds = spec.get("seconds")
+        status = spec.get("status")
+        fault = sim.faults.add(
+            str(spec["kind"]),
+            route=spec.get("route"),
+            count=int(count),
+            seconds=None if seconds is None else float(seconds),
+            status=None if status is None else int(status),
+        )
+        added.append(fault.as_dict())
+    return JSONResponse({"ok": True, "added": added, "faults": sim.faults.pending()})
+
+
+async def clear_faults(sim: Sim, request: Request) -> Response:
+    sim.faults.clear()
+    return JSONResponse({"ok": True})
+
+
+# --- instances and machines -----------------------------------------------------------------------
+
+
+async def instance(sim: Sim, request: Request) -> Response:
+    inst_id = _int(request.path_params["id"])
+    record = sim.world.instance(inst_id)
+    if record is None:
+        return _bad(f"no instance {inst_id}", 404)
+    return JSONResponse(
+        {
+            "ok": True,
+            "instance": sim.world.instance_row(inst_id),
+            "ssh_keys": list(record.ssh_keys),
+            "api_key": record.api_key,
+            "phase": record.phase,
+            "env": dict(record.env),
+            "volume_links": list(record.volume_links),
+        }
+    )
+
+
+async def set_status(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    if "actual_status" not in body:
+        return _bad("actual_status is required")
+    actual = body["actual_status"]
+    row = sim.world.force_status(
+        _int(request.path_params["id"]),
+        None if actual is None else str(actual),
+        body.get("status_msg"),
+    )
+    return JSONResponse({"ok": True, "instance": row})
+
+
+async def destroy(sim: Sim, request: Request) -> Response:
+    inst_id = _int(request.path_params["id"])
+    if not sim.world.destroy_instance(inst_id):
+        return _bad(f"no instance {inst_id}", 404)
+    return JSONResponse({"ok": True})
+
+
+async def machine_flag(sim: Sim, request: Request) -> Response:
+    flag = request.path_params["flag"]
+    if flag not in MACHINE_FLAGS:
+        return _bad(f"unknown machine flag {flag!r}; one of {list(MACHINE_FLAGS)}", 404)
+    body = await _body(request)
+    enabled = bool(body.get("enabled", flag != "listed"))
+    machine = sim.world.set_machine_flag(_int(request.path_params["id"]), flag, enabled)
+    return JSONResponse({"ok": True, "machine": machine})
+
+
+# --- the route table ------------------------------------------------------------------------------
+
+
+def _guarded(sim: Sim, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint: the handler bound to `sim`, its errors answered as JSON."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(sim, request)
+        except VastError as exc:
+            return JSONResponse({"ok": False, **exc.body}, status_code=exc.status)
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
+            return _bad(str(exc))
+
+    return endpoint
+
+
+ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
+    ("/_sim/health", "GET", health),
+    ("/_sim/state", "GET", state),
+    ("/_sim/reset", "POST", reset),
+    ("/_sim/counters", "GET", counters),
+    ("/_sim/counters/reset", "POST", counters_reset),
+    ("/_sim/config", "GET", get_config),
+    ("/_sim/config", "POST", set_config),
+    ("/_sim/faults", "GET", list_faults),
+    ("/_sim/faults", "POST", add_faults),
+    ("/_sim/faults", "DELETE", clear_faults),
+    ("/_sim/instances/{id}", "GET", instance),
+    ("/_sim/instances/{id}/status", "POST", set_status),
+    ("/_sim/instances/{id}/destroy", "POST", destroy),
+    ("/_sim/machines/{id}/{flag}", "POST", machine_flag),
+    ("/_sim/clock", "POST", clock),
+    ("/_sim/save", "POST", save),
+    ("/_sim/results/{token}", "GET", result),
+)
+
+
 def routes(sim: Sim) -> list[BaseRoute]:
-    world = sim.world
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True})
-
-    async def state(request: Request) -> Response:
-        return JSONResponse(world.dump())
-
-    async def reset(request: Request) -> Response:
-        body = await _body(request)
-        seed = body.get("seed")
-        machines = body.get("num_machines")
-        sim.reset(None if seed is None else int(seed), None if machines is None else int(machines))
-        return JSONResponse({"ok": True, "seed": world.seed, "num_machines": world.num_machines})
-
-    async def counters(request: Request) -> Response:
-        return JSONResponse(sim.counters.snapshot())
-
-    async def counters_reset(request: Request) -> Response:
-        sim.counters.reset()
-        return JSONResponse({"ok": True})
-
-    def config_view() -> JSONDict:
-        c = sim.config
-        return {
-            "boot_seconds": c.boot_seconds,
-            "enforce_rate_limits": c.enforce_rate_limits,
-            "rate_limits": sim.limiter.intervals(),
-            "credit": world.credit,
-            "timeout_seconds": c.timeout_seconds,
-            "seed": world.seed,
-            "num_machines": world.num_machines,
-            "state_file": c.state_file,
-        }
-
-    async def get_config(request: Request) -> Response:
-        return JSONResponse(config_view())
-
-    async def set_config(request: Request) -> Response:
-        body = await _body(request)
-        unknown = set(body) - {
-            "boot_seconds",
-            "enforce_rate_limits",
-            "rate_limits",
-            "credit",
-            "timeout_seconds",
-        }
-        if unknown:
-            return _bad(f"unknown config keys: {sorted(unknown)}")
-        if "boot_seconds" in body:
-            sim.config.boot_seconds = max(0.0, float(body["boot_seconds"]))
-        if "enforce_rate_limits" in body:
-            sim.config.enforce_rate_limits = bool(body["enforce_rate_limits"])
-            sim.limiter.reset()
-        if "rate_limits" in body:
-            limits = body["rate_limits"]
-            if not isinstance(limits, dict):
-                return _bad("rate_limits must map 'METHOD /route/' to seconds")
-            from vast_sim.paths import canonical_route
-
-            for route, seconds in limits.items():
-                sim.limiter.overrides[canonical_route(route)] = float(seconds)
-            sim.limiter.reset()
-        if "credit" in body:
-            world.set_credit(float(body["credit"]))
-        if "timeout_seconds" in body:
-            sim.config.timeout_seconds = float(body["timeout_seconds"])
-        return JSONResponse(config_view())
-
-    async def list_faults(request: Request) -> Response:
-        return JSONResponse({"faults": sim.faults.pending()})
-
-    async def add_faults(request: Request) -> Response:
-        raw = await request.body()
-        data = json.loads(raw) if raw.strip() else {}
-        specs = data if isinstance(data, list) else [data]
-        added = []
-        for spec in specs:
-            if not isinstance(spec, dict) or "kind" not in spec:
-                return _bad("a fault needs at least a kind")
-            count = spec.get("count", 1)
-            seconds = spec.get("seconds")
-            status = spec.get("status")
-            fault = sim.faults.add(
-                str(spec["kind"]),
-                route=spec.get("route"),
-                count=int(count),
-                seconds=None if seconds is None else float(seconds),
-                status=None if status is None else int(status),
-            )
-            added.append(fault.as_dict())
-        return JSONResponse({"ok": True, "added": added, "faults": sim.faults.pending()})
-
-    async def clear_faults(request: Request) -> Response:
-        sim.faults.clear()
-        return JSONResponse({"ok": True})
-
-    async def set_status(request: Request) -> Response:
-        body = await _body(request)
-        if "actual_status" not in body:
-            return _bad("actual_status is required")
-        actual = body["actual_status"]
-        row = world.force_status(
-            _int(request.path_params["id"]),
-            None if actual is None else str(actual),
-            body.get("status_msg"),
-        )
-        return JSONResponse({"ok": True, "instance": row})
-
-    async def instance(request: Request) -> Response:
-        inst_id = _int(request.path_params["id"])
-        record = world.instance(inst_id)
-        if record is None:
-            return _bad(f"no instance {inst_id}", 404)
-        return JSONResponse(
-            {
-                "ok": True,
-                "instance": world.instance_row(inst_id),
-                "ssh_keys": list(record.ssh_keys),
-                "api_key": record.api_key,
-                "phase": record.phase,
-                "env": dict(record.env),
-                "volume_links": list(record.volume_links),
-            }
-        )
-
-    async def destroy(request: Request) -> Response:
-        inst_id = _int(request.path_params["id"])
-        if not world.destroy_instance(inst_id):
-            return _bad(f"no instance {inst_id}", 404)
-        return JSONResponse({"ok": True})
-
-    async def machine_flag(request: Request) -> Response:
-        flag = request.path_params["flag"]
-        if flag not in MACHINE_FLAGS:
-            return _bad(f"unknown machine flag {flag!r}; one of {list(MACHINE_FLAGS)}", 404)
-        body = await _body(request)
-        enabled = bool(body.get("enabled", flag != "listed"))
-        machine = world.set_machine_flag(_int(request.path_params["id"]), flag, enabled)
-        return JSONResponse({"ok": True, "machine": machine})
-
-    async def clock(request: Request) -> Response:
-        body = await _body(request)
-        now = world.advance_clock(float(body.get("advance", 0.0)))
-        return JSONResponse({"ok": True, "now": now})
-
-    async def save(request: Request) -> Response:
-        if sim.persister is None:
-            return _bad("no --state-file configured")
-        sim.persister.save_now()
-        return JSONResponse({"ok": True, "path": sim.persister.path})
-
-    async def result(request: Request) -> Response:
-        text = world.results.get(request.path_params["token"])
-        if text is None:
-            return PlainTextResponse("Not Found", status_code=404)
-        return PlainTextResponse(text)
-
-    def guarded(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                response: Response = await handler(request)
-                return response
-            except VastError as exc:
-                return JSONResponse({"ok": False, **exc.body}, status_code=exc.status)
-            except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
-                return _bad(str(exc))
-
-        return endpoint
-
-    def r(path: str, method: str, handler: Any) -> Route:
-        return Route(path, guarded(handler), methods=[method])
-
     return [
-        r("/_sim/health", "GET", health),
-        r("/_sim/state", "GET", state),
-        r("/_sim/reset", "POST", reset),
-        r("/_sim/counters", "GET", counters),
-        r("/_sim/counters/reset", "POST", counters_reset),
-        r("/_sim/config", "GET", get_config),
-        r("/_sim/config", "POST", set_config),
-        r("/_sim/faults", "GET", list_faults),
-        r("/_sim/faults", "POST", add_faults),
-        r("/_sim/faults", "DELETE", clear_faults),
-        r("/_sim/instances/{id}", "GET", instance),
-        r("/_sim/instances/{id}/status", "POST", set_status),
-        r("/_sim/instances/{id}/destroy", "POST", destroy),
-        r("/_sim/machines/{id}/{flag}", "POST", machine_flag),
-        r("/_sim/clock", "POST", clock),
-        r("/_sim/save", "POST", save),
-        r("/_sim/results/{token}", "GET", result),
+        Route(path, _guarded(sim, handler), methods=[method]) for path, method, handler in ROUTES
     ]
