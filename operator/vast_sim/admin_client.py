@@ -1,0 +1,135 @@
+"""A synchronous client of the simulator's /_sim/ admin API (see admin.py for the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SimAdmin:
+    """Synchronous client of the simulator's /_sim/ admin API."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_sim/{path}", json=body, timeout=self.timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def health(self) -> bool:
+        try:
+            return bool(self._request("GET", "health").get("ok"))
+        except httpx.HTTPError:
+            return False
+
+    def state(self) -> dict[str, Any]:
+        """The whole world: machines, instances, volumes, endpoints, ... (see docs)."""
+        result: dict[str, Any] = self._request("GET", "state")
+        return result
+
+    def reset(self, seed: int | None = None, num_machines: int | None = None) -> dict[str, Any]:
+        """Fresh market from the seed; instances, volumes, counters and faults all cleared."""
+        body: dict[str, Any] = {}
+        if seed is not None:
+            body["seed"] = seed
+        if num_machines is not None:
+            body["num_machines"] = num_machines
+        result: dict[str, Any] = self._request("POST", "reset", body)
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        """{"total": N, "routes": {"PUT /api/v0/asks/{id}/": n, ...}}"""
+        result: dict[str, Any] = self._request("GET", "counters")
+        return result
+
+    def count(self, route: str) -> int:
+        """Requests seen on one route, e.g. count("GET /api/v1/instances/")."""
+        return int(self.counters()["routes"].get(route, 0))
+
+    def reset_counters(self) -> None:
+        self._request("POST", "counters/reset")
+
+    def config(self, **changes: Any) -> dict[str, Any]:
+        """Read the config, or change boot_seconds, enforce_rate_limits, rate_limits, credit,
+        timeout_seconds."""
+        result: dict[str, Any] = (
+            self._request("POST", "config", changes) if changes else self._request("GET", "config")
+        )
+        return result
+
+    def fault(
+        self,
+        kind: str,
+        route: str | None = None,
+        count: int = 1,
+        seconds: float | None = None,
+        status: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue a fault for the next `count` requests on `route` ("*" or omitted: any route;
+        for offer_vanish/create_error_allocates the create route)."""
+        spec: dict[str, Any] = {"kind": kind, "count": count}
+        if route is not None:
+            spec["route"] = route
+        if seconds is not None:
+            spec["seconds"] = seconds
+        if status is not None:
+            spec["status"] = status
+        added: dict[str, Any] = self._request("POST", "faults", spec)["added"][0]
+        return added
+
+    def faults(self) -> list[dict[str, Any]]:
+        pending: list[dict[str, Any]] = self._request("GET", "faults")["faults"]
+        return pending
+
+    def clear_faults(self) -> None:
+        self._request("DELETE", "faults")
+
+    def set_status(
+        self, instance_id: int, actual_status: str | None, status_msg: str | None = None
+    ) -> dict[str, Any]:
+        """Force an instance into a status ("exited", "offline", "unknown", "created", ...)."""
+        body = {"actual_status": actual_status, "status_msg": status_msg}
+        row: dict[str, Any] = self._request("POST", f"instances/{instance_id}/status", body)[
+            "instance"
+        ]
+        return row
+
+    def instance(self, instance_id: int) -> dict[str, Any] | None:
+        """{"instance": <row>, "ssh_keys": [...], "api_key": ..., "phase": ...} or None."""
+        response = httpx.get(f"{self.url}/_sim/instances/{instance_id}", timeout=self.timeout)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def instance_ssh_keys(self, instance_id: int) -> list[str]:
+        """Public keys attached to an instance ([] when the instance does not exist)."""
+        found = self.instance(instance_id)
+        if found is None:
+            return []
+        return [str(k["public_key"]) for k in found["ssh_keys"]]
+
+    def destroy_instance(self, instance_id: int) -> None:
+        """Destroy an instance behind the client's back."""
+        self._request("POST", f"instances/{instance_id}/destroy")
+
+    def never_boot(self, machine_id: int, enabled: bool = True) -> None:
+        self._request("POST", f"machines/{machine_id}/never_boot", {"enabled": enabled})
+
+    def oci_error(self, machine_id: int, enabled: bool = True) -> None:
+        self._request("POST", f"machines/{machine_id}/oci_error", {"enabled": enabled})
+
+    def set_listed(self, machine_id: int, listed: bool) -> None:
+        self._request("POST", f"machines/{machine_id}/listed", {"enabled": listed})
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move simulated time forward (boot timers, durations); returns the new now."""
+        return float(self._request("POST", "clock", {"advance": seconds})["now"])
+
+    def save(self) -> None:
+        """Write the --state-file right now."""
+        self._request("POST", "save")
