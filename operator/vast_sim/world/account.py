@@ -1,4 +1,5 @@
-"""The account: the current user, its credit and its environment secrets."""
+"""The account: the current user, its credit (and the check that it covers a rental) and its
+environment secrets."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ from vast_sim.models import JSONDict
 from vast_sim.world.state import WorldState
 
 
+def require_credit(credit: float, hourly: float, offer_id: int) -> None:
+    """402 unless the balance covers the first hour of a rental costing `hourly` $/h."""
+    if credit <= 0 or credit < hourly:
+        raise vast_error(
+            402,
+            "insufficient_credit",
+            f"Insufficient credit: your balance of ${credit:.2f} does not cover "
+            f"${hourly:.4f}/hr. Add credit to rent instances.",
+            ask_id=offer_id,
+        )
+
+
 class AccountMixin(WorldState):
+    """`/users/current/`, the credit and `/secrets/`."""
+
     def user(self) -> JSONDict:
         with self.lock:
             credit = round(self.credit, 2)

@@ -12,6 +12,8 @@ from vast_sim.world.state import WorldState
 
 
 class AdminMixin(WorldState):
+    """What /_sim/ and fault injection do to the world."""
+
     def reset(self, seed: int | None = None, num_machines: int | None = None) -> None:
         """A fresh market from the seed; every rental, volume, endpoint and key is gone."""
         with self.lock:

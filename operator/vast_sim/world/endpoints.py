@@ -17,6 +17,8 @@ ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 
 
 class EndpointsMixin(WorldState):
+    """`/endptjobs/` and `/workergroups/` (alias `/autojobs/`)."""
+
     def create_endpoint(self, body: JSONDict) -> JSONDict:
         with self.lock:
             name = body.get("endpoint_name")

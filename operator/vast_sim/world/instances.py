@@ -8,24 +8,18 @@ from vast_sim import lifecycle
 from vast_sim.errors import vast_error
 from vast_sim.models import Instance, JSONDict, Machine
 from vast_sim.offer_rows import storage_hourly
+from vast_sim.world.account import require_credit
 from vast_sim.world.rent_request import instance_spec, volume_links
 from vast_sim.world.state import WorldState
 
 
 class InstanceLifecycleMixin(WorldState):
+    """Renting an offer and ending, rebooting or recycling the contract."""
+
     def create_instance(self, offer_id: int, body: JSONDict) -> JSONDict:
         """`PUT /asks/{id}/`: rent the offer. Returns the success body."""
         with self.lock:
-            where = self.offer_index.get(offer_id)
-            machine = self.machines[where[0]] if where else None
-            if where is None or machine is None or not machine.listed:
-                raise vast_error(
-                    404,
-                    "invalid_args",
-                    f"error 404/3603: no_such_ask Instance type by id {offer_id} is not available.",
-                    ask_id=offer_id,
-                )
-            size = where[1]
+            machine, size = self._rentable_slot(offer_id)
             static = self._static(offer_id)
             spec = instance_spec(offer_id, body, static, self.templates)
             schedulable = machine.free_gpus >= size
@@ -38,47 +32,13 @@ class InstanceLifecycleMixin(WorldState):
                 )
             gpu_hour = spec["bid_price"] if spec["is_bid"] else static["dph_base"]
             hourly = gpu_hour + storage_hourly(machine.storage_cost, spec["disk"])
-            if self.credit <= 0 or self.credit < hourly:
-                raise vast_error(
-                    402,
-                    "insufficient_credit",
-                    f"Insufficient credit: your balance of ${self.credit:.2f} does not cover "
-                    f"${hourly:.4f}/hr. Add credit to rent instances.",
-                    ask_id=offer_id,
-                )
+            require_credit(self.credit, hourly, offer_id)
             links = volume_links(
                 body, spec["env"], machine, offer_id, self.vol_offer_index, self.volumes
             )
             now = self.now()
-            inst = Instance(
-                id=self.ids.contract_id(),
-                machine_id=machine.machine_id,
-                bundle_id=offer_id,
-                num_gpus=size,
-                is_bid=spec["is_bid"],
-                bid_price=spec["bid_price"],
-                dph_base=static["dph_base"],
-                storage_cost=machine.storage_cost,
-                disk=spec["disk"],
-                image=spec["image"],
-                runtype=spec["runtype"],
-                env=spec["env"],
-                onstart=spec["onstart"],
-                args=spec["args"],
-                label=spec["label"],
-                api_key=secrets.token_hex(32),
-                jupyter_token=secrets.token_hex(32),
-                start_date=now,
-                template_id=spec["template_id"],
-                template_hash_id=spec["template_hash_id"],
-                template_name=spec["template_name"],
-                image_login=spec["image_login"],
-                gpus_held=schedulable,
-                ssh_keys=[
-                    {"id": k.id, "name": k.name, "public_key": k.public_key}
-                    for k in self.ssh_keys.values()
-                ],
-            )
+            inst = self._new_instance(offer_id, machine, size, static, spec, now)
+            inst.gpus_held = schedulable
             inst.volume_links = [self._link_volume(link, machine, now) for link in links]
             self._rotate_slot(machine, size)
             if schedulable:
@@ -90,6 +50,58 @@ class InstanceLifecycleMixin(WorldState):
             self._mark(inst)
             self._refresh(inst)
             return {"success": True, "new_contract": inst.id, "instance_api_key": inst.api_key}
+
+    def _rentable_slot(self, offer_id: int) -> tuple[Machine, int]:
+        """The listed machine and GPU count of an offer; 404 when it is gone."""
+        where = self.offer_index.get(offer_id)
+        machine = self.machines[where[0]] if where else None
+        if where is None or machine is None or not machine.listed:
+            raise vast_error(
+                404,
+                "invalid_args",
+                f"error 404/3603: no_such_ask Instance type by id {offer_id} is not available.",
+                ask_id=offer_id,
+            )
+        return machine, where[1]
+
+    def _new_instance(
+        self,
+        offer_id: int,
+        machine: Machine,
+        size: int,
+        static: JSONDict,
+        spec: JSONDict,
+        now: float,
+    ) -> Instance:
+        """The contract record of a rental, with the account's ssh keys attached."""
+        return Instance(
+            id=self.ids.contract_id(),
+            machine_id=machine.machine_id,
+            bundle_id=offer_id,
+            num_gpus=size,
+            is_bid=spec["is_bid"],
+            bid_price=spec["bid_price"],
+            dph_base=static["dph_base"],
+            storage_cost=machine.storage_cost,
+            disk=spec["disk"],
+            image=spec["image"],
+            runtype=spec["runtype"],
+            env=spec["env"],
+            onstart=spec["onstart"],
+            args=spec["args"],
+            label=spec["label"],
+            api_key=secrets.token_hex(32),
+            jupyter_token=secrets.token_hex(32),
+            start_date=now,
+            template_id=spec["template_id"],
+            template_hash_id=spec["template_hash_id"],
+            template_name=spec["template_name"],
+            image_login=spec["image_login"],
+            ssh_keys=[
+                {"id": k.id, "name": k.name, "public_key": k.public_key}
+                for k in self.ssh_keys.values()
+            ],
+        )
 
     def _link_volume(self, link: JSONDict, machine: Machine, now: float) -> JSONDict:
         if link.get("create"):

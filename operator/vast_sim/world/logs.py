@@ -13,6 +13,8 @@ MAX_RESULTS = 1000
 
 
 class LogsMixin(WorldState):
+    """`request_logs` and `command`: their output is served under a result token."""
+
     def _result(self, text: str) -> str:
         token = secrets.token_hex(16)
         self.results[token] = text

@@ -12,6 +12,8 @@ from vast_sim.world.state import WorldState
 
 
 class InstanceManagementMixin(WorldState):
+    """`PUT /instances/{id}/` (state, label), its bulk form and bids."""
+
     def manage_instance(self, inst_id: int, body: JSONDict) -> JSONDict:
         """`PUT /instances/{id}/`: {"state": "running"|"stopped"} and/or {"label": ...}."""
         with self.lock:

@@ -25,6 +25,8 @@ OFFER_TYPES.update({"interruptible": "bid", "reserved": "reserved"})
 
 
 class OffersMixin(WorldState):
+    """`POST /bundles/`, `POST /volumes/search/` and the GPU names."""
+
     def search_offers(self, query: Any) -> list[JSONDict]:
         """`POST /bundles/`: offers matching the query, ordered and limited."""
         if not isinstance(query, dict):

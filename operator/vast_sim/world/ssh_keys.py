@@ -14,6 +14,8 @@ SSH_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-")
 
 
 class SshKeysMixin(WorldState):
+    """Account ssh keys (`/ssh/`) and instance ssh keys (`/instances/{id}/ssh/`)."""
+
     @staticmethod
     def _check_key(key: Any) -> str:
         if not isinstance(key, str) or not key.strip():

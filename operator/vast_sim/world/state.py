@@ -152,6 +152,7 @@ class WorldState:
     # --- shared lookups and records ------------------------------------------------------------
 
     def _get_or(self, inst_id: int, error: VastError) -> Instance:
+        """The instance, refreshed; raises `error` when there is none."""
         inst = self.instances.get(inst_id)
         if inst is None:
             raise error
@@ -159,12 +160,14 @@ class WorldState:
         return inst
 
     def _row(self, inst: Instance) -> JSONDict:
+        """The wire row of an instance (the lock is held by the caller)."""
         machine = self.machines[inst.machine_id]
         return instance_view.instance_row(
             inst, machine, self._machine_static(machine, inst.num_gpus), self.volumes, self.now()
         )
 
     def _new_volume(self, machine: Machine, size: float, name: Any, now: float) -> Volume:
+        """Carve a volume out of the machine's free volume space (`PUT /volumes/` or a rental)."""
         vol = Volume(
             id=self.ids.contract_id(),
             machine_id=machine.machine_id,
@@ -178,6 +181,7 @@ class WorldState:
         return vol
 
     def _add_template(self, spec: JSONDict, created_at: float) -> Template:
+        """Store a template under a fresh id; its hash id is derived from content and id."""
         content = json.dumps(
             {k: spec.get(k) for k in ("name", "image", "tag", "env", "onstart", "runtype")},
             sort_keys=True,

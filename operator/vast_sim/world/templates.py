@@ -12,6 +12,8 @@ from vast_sim.world.state import WorldState
 
 
 class TemplatesMixin(WorldState):
+    """`/template/`: search, create, edit, delete."""
+
     def search_templates(self, select_filters: Any) -> list[JSONDict]:
         if not isinstance(select_filters, dict):
             raise vast_error(400, "invalid_args", "select_filters must be a JSON object")

@@ -12,6 +12,8 @@ from vast_sim.world.state import WorldState
 
 
 class VolumesMixin(WorldState):
+    """`/volumes/`: local volumes carved out of a machine's disk."""
+
     def create_volume(self, body: JSONDict) -> JSONDict:
         with self.lock:
             offer_id = int_id(body.get("id"), "volume offer id")
