@@ -1,8 +1,8 @@
 """Plain records of the simulated world: machines, instances, volumes, endpoints and friends.
 
 Every record is a dataclass of JSON-friendly values so the world can be dumped to and loaded
-from the state file with `to_dict` / `from_dict`. Behaviour lives elsewhere (lifecycle.py,
-state.py); these are only the shapes.
+from the state file with `to_dict` / `from_dict`. Behaviour lives elsewhere (lifecycle.py, the
+world/ package); these are only the shapes.
 """
 
 from __future__ import annotations
