@@ -29,6 +29,7 @@ class Settings:
     log_format: str = "plain"
     verbose: bool = False
     finalizer: str = "vast.ai/finalizer"
+    allow_adoption: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
@@ -97,6 +98,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=float(env.get("VAST_OPERATOR_BACKOFF_BASE", "1")),
         help="first retry delay in seconds for 429 and 5xx answers (grows exponentially)",
     )
+    parser.add_argument(
+        "--allow-adoption",
+        action="store_true",
+        default=env.get("VAST_OPERATOR_ALLOW_ADOPTION", "").lower() in ("1", "true", "yes"),
+        help="let objects take over existing Vast instances with the vast.ai/instance-id "
+        "annotation (off by default: any namespace could then name any unlabelled instance)",
+    )
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -126,4 +134,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         priority=args.priority,
         log_format=args.log_format,
         verbose=args.verbose,
+        allow_adoption=args.allow_adoption,
     )

@@ -59,6 +59,7 @@ class OperatorContext:
             global_price_cap=settings.max_price_per_hour,
             finalizer=settings.finalizer,
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
+            allow_adoption=settings.allow_adoption,
         )
         self._loops: dict[str, ManagedLoop[Any, Any, Any]] = {
             adapter.plural: ManagedLoop(

@@ -84,7 +84,8 @@ def test_defaults(render: Render) -> None:
     assert flag(args, "--metrics-port") == ["9090"]
     assert flag(args, "--poll-interval") == ["15"]
     assert flag(args, "--log-format") == ["plain"]
-    for absent in ("--namespace", "--peering", "--priority", "--max-price-per-hour"):
+    assert flag(args, "--max-price-per-hour") == ["10"]  # never an operator without a cap
+    for absent in ("--namespace", "--peering", "--priority", "--allow-adoption"):
         assert absent not in args
     env = env_of(c)
     assert env["VAST_URL"] == "https://console.vast.ai"

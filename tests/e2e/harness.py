@@ -71,6 +71,8 @@ class OperatorProcess:
         )
         if self.api_key:
             env["VAST_API_KEY"] = self.api_key
+        # As the chart does: an operator-wide price cap, so objects without their own still rent.
+        env["VAST_MAX_PRICE_PER_HOUR"] = "50"
         env.update(self.extra_env)
         argv = [
             sys.executable,

@@ -5,18 +5,26 @@ patches of the status subresource). `FakeVast` holds instances, offers, volumes 
 and records every call; faults are set per method (`fail["create_instance"] = exc`). The real
 `InstancePoller` and `CachedList` run over it, so the loop sees listings the way it does in
 production. A `Harness` ties them to a real `ManagedLoop` with a controllable clock.
+
+Time: every read of the `Clock` is a microsecond later than the one before and every Vast call
+takes `FakeVast.latency` of it, so a listing that begins after a decision starts later than
+that decision, as with a real clock. `CachedList` dates its listings with `time.time()`; while
+a `Harness` lives, `vast_operator.accounts` reads the harness clock instead (`ACCOUNTS_TIME`).
+The poller lists only when asked for a newer listing: `Harness.poll()` lets its interval pass.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
 
+from vast_operator import accounts as _accounts_module
 from vast_operator.accounts import Account, CachedList
 from vast_operator.poller import InstancePoller
 from vast_operator.reconcile.adapter import Tuning
@@ -24,28 +32,53 @@ from vast_operator.reconcile.loop import ManagedLoop
 from vast_operator.vast import errors as verr
 from vast_operator.vast.models import (
     CreatedVolume,
+    CreateInstanceRequest,
     CreateInstanceResult,
     Endpoint,
+    EndpointSpec,
     Instance,
     InstanceSshKey,
     Offer,
     Volume,
     VolumeOffer,
     Workergroup,
+    WorkergroupRequest,
 )
 
 KEY = "fake-vast-key-0123456789"
 
 
 class Clock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    """A wall clock that moves only when told to, and by a microsecond at every read."""
+
+    def __init__(self, start: float = 1_700_000_000.0, tick: float = 1e-6) -> None:
         self.now = start
+        self.tick = tick
 
     def __call__(self) -> float:
+        self.now += self.tick
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class _AccountsTime:
+    """`time` as `vast_operator.accounts` sees it: `CachedList` dates its listings by the clock
+    of the live `Harness` (real time when there is none)."""
+
+    def __init__(self) -> None:
+        self.clock: Callable[[], float] = _time.time
+
+    def time(self) -> float:
+        return self.clock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+
+ACCOUNTS_TIME = _AccountsTime()
+_accounts_module.time = ACCOUNTS_TIME  # type: ignore[attr-defined]
 
 
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -97,7 +130,9 @@ class FakeKube:
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         return [
-            copy.deepcopy(o) for (p, ns, _), o in self.objects.items() if p == plural and ns == namespace
+            copy.deepcopy(o)
+            for (p, ns, _), o in self.objects.items()
+            if p == plural and ns == namespace
         ]
 
 
@@ -119,15 +154,32 @@ class FakeVast:
     allocate_on_failure: bool = False
     hidden: set[int] = field(default_factory=set)  # ids a listing leaves out
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    # Per offer: Vast answers the rent with this error and allocates nothing.
+    fail_offer: dict[int, Exception] = field(default_factory=dict)
+    # Every rent request, as (offer id, request).
+    rents: list[tuple[int, CreateInstanceRequest]] = field(default_factory=list)
+    # Called with the argument before the named call acts (e.g. to read status at that moment).
+    hooks: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    # False: destroy calls are accepted but Vast keeps listing the instance (it lags).
+    destroy_lands: bool = True
+    templates: dict[str, str] = field(default_factory=dict)  # hash -> image
+    latency: float = 0.01  # seconds of the fake clock every call takes
 
     def _call(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
+        self.clock.advance(self.latency)
+        hook = self.hooks.get(name)
+        if hook is not None:
+            hook(arg)
         exc = self.fail.get(name)
         if exc is not None and not (name == "create_instance" and self.allocate_on_failure):
             raise exc
 
     def count(self, name: str) -> int:
         return sum(1 for n, _ in self.calls if n == name)
+
+    def args(self, name: str) -> list[Any]:
+        return [a for n, a in self.calls if n == name]
 
     # instances
     async def search_offers(self, query: Any) -> list[Offer]:
@@ -136,6 +188,10 @@ class FakeVast:
 
     async def create_instance(self, offer_id: int, request: Any) -> CreateInstanceResult:
         self._call("create_instance", offer_id)
+        self.rents.append((offer_id, request))
+        refused = self.fail_offer.get(offer_id)
+        if refused is not None:
+            raise refused
         offer = next(o for o in self.offers if o.id == offer_id)
         new_id = next(self.ids)
         self.instances[new_id] = Instance(
@@ -164,7 +220,8 @@ class FakeVast:
 
     async def destroy_instance(self, instance_id: int, *, missing_ok: bool = True) -> None:
         self._call("destroy_instance", instance_id)
-        self.instances.pop(instance_id, None)
+        if self.destroy_lands:
+            self.instances.pop(instance_id, None)
 
     def _set(self, instance_id: int, **fields: Any) -> None:
         inst = self.instances[instance_id]
@@ -193,7 +250,9 @@ class FakeVast:
 
     async def detach_ssh_key(self, instance_id: int, key_id: int) -> None:
         self._call("detach_ssh_key", instance_id)
-        self.ssh_keys[instance_id] = [k for k in self.ssh_keys.get(instance_id, []) if k.id != key_id]
+        self.ssh_keys[instance_id] = [
+            k for k in self.ssh_keys.get(instance_id, []) if k.id != key_id
+        ]
 
     # volumes
     async def search_volume_offers(self, query: Any) -> list[VolumeOffer]:
@@ -220,14 +279,80 @@ class FakeVast:
         self._call("delete_volume", volume_id)
         self.volumes.pop(volume_id, None)
 
-    # endpoints
+    # endpoints (Vast's serverless endpoints and workergroups), templates
+    async def create_endpoint(self, spec: EndpointSpec) -> int:
+        self._call("create_endpoint", spec)
+        new_id = next(self.ids)
+        fields = spec.model_dump(include=set(EndpointSpec.FIELDS), exclude_none=True)
+        fields.setdefault("endpoint_state", "active")
+        self.endpoints[new_id] = Endpoint(id=new_id, created_at=self.clock(), **fields)
+        exc = self.fail.get("create_endpoint_after")  # Vast acted, the answer was lost
+        if exc is not None:
+            raise exc
+        return new_id
+
     async def list_endpoints(self) -> list[Endpoint]:
         self._call("list_endpoints")
-        return list(self.endpoints.values())
+        return [e for e in self.endpoints.values() if e.id not in self.hidden]
+
+    async def get_endpoint(self, endpoint_id: int) -> Endpoint | None:
+        self._call("get_endpoint", endpoint_id)
+        return self.endpoints.get(endpoint_id)
+
+    async def update_endpoint(self, endpoint_id: int, spec: EndpointSpec) -> None:
+        self._call("update_endpoint", endpoint_id)
+        if endpoint_id not in self.endpoints:
+            raise verr.NotFoundError("no such endpoint", status=404, route="PUT /endptjobs/")
+        fields = spec.model_dump(include=set(EndpointSpec.FIELDS), exclude_none=True)
+        self.endpoints[endpoint_id] = self.endpoints[endpoint_id].model_copy(update=fields)
+
+    async def delete_endpoint(self, endpoint_id: int, *, missing_ok: bool = True) -> None:
+        self._call("delete_endpoint", endpoint_id)
+        if self.endpoints.pop(endpoint_id, None) is None and not missing_ok:
+            raise verr.NotFoundError("no such endpoint", status=404, route="DELETE /endptjobs/")
+        # Vast deletes the endpoint's workergroups with it.
+        for gid in [g.id for g in self.workergroups.values() if g.endpoint_id == endpoint_id]:
+            del self.workergroups[gid]
+
+    @staticmethod
+    def _group_fields(request: WorkergroupRequest) -> dict[str, Any]:
+        fields = request.model_dump(include=set(WorkergroupRequest.FIELDS), exclude_none=True)
+        fields.pop("min_cold_load", None)  # not a column of the workergroup row
+        fields["search_params"] = request.effective_search_params()  # Vast echoes what it got
+        return fields
+
+    async def create_workergroup(self, request: WorkergroupRequest) -> int:
+        self._call("create_workergroup", request)
+        new_id = next(self.ids)
+        self.workergroups[new_id] = Workergroup(id=new_id, **self._group_fields(request))
+        return new_id
 
     async def list_workergroups(self) -> list[Workergroup]:
         self._call("list_workergroups")
-        return list(self.workergroups.values())
+        return [g for g in self.workergroups.values() if g.id not in self.hidden]
+
+    async def update_workergroup(self, workergroup_id: int, request: WorkergroupRequest) -> None:
+        self._call("update_workergroup", workergroup_id)
+        if workergroup_id not in self.workergroups:
+            raise verr.NotFoundError("no such workergroup", status=404, route="PUT /autojobs/")
+        group = self.workergroups[workergroup_id]
+        self.workergroups[workergroup_id] = group.model_copy(update=self._group_fields(request))
+
+    async def delete_workergroup(self, workergroup_id: int, *, missing_ok: bool = True) -> None:
+        self._call("delete_workergroup", workergroup_id)
+        if self.workergroups.pop(workergroup_id, None) is None and not missing_ok:
+            raise verr.NotFoundError("no such workergroup", status=404, route="DELETE /autojobs/")
+
+    async def create_template(self, image: str, name: str) -> str:
+        self._call("create_template", image)
+        hash_id = f"tpl{next(self.ids)}"
+        self.templates[hash_id] = image
+        return hash_id
+
+    async def delete_template(self, hash_id: str, *, missing_ok: bool = True) -> None:
+        self._call("delete_template", hash_id)
+        if self.templates.pop(hash_id, None) is None and not missing_ok:
+            raise verr.NotFoundError("no such template", status=404, route="DELETE /template/")
 
 
 def make_account(vast: FakeVast, poll_interval: float = 15.0) -> Account:
@@ -309,6 +434,7 @@ class Harness:
     accounts: FakeAccounts = field(init=False)
 
     def __post_init__(self) -> None:
+        ACCOUNTS_TIME.clock = self.clock
         self.vast = FakeVast(self.clock)
         self.accounts = FakeAccounts(make_account(self.vast, self.tuning.poll_interval))
         self.loop = ManagedLoop(
@@ -342,8 +468,20 @@ class Harness:
         stored["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
         return await self.loop.delete(body or self.kube.body(self.plural, "ns", name))
 
+    async def poll(self) -> None:
+        """Let the poller's interval pass: the clock moves on and Vast is listed again."""
+        self.clock.advance(self.tuning.poll_interval)
+        await self.accounts.account.poller.snapshot(newer_than=self.clock())
+
+    def next_generation(self, name: str = "x", **spec: Any) -> None:
+        """The user edits the spec: these fields change and metadata.generation moves on."""
+        stored = self.kube.objects[(self.plural, "ns", name)]
+        stored["spec"].update(spec)
+        stored["metadata"]["generation"] += 1
+
     async def stop(self) -> None:
         await self.accounts.account.poller.stop()
+        ACCOUNTS_TIME.clock = _time.time
 
 
 def offer(offer_id: int, machine: int, price: float = 0.3, gpu: str = "RTX 4090") -> Offer:

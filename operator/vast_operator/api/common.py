@@ -128,6 +128,12 @@ class ManagedStatus(StatusModel):
         description="A create call failed without a clear answer at this time; no new create "
         "until Vast had time to act on it.",
     )
+    account_fingerprint: str | None = Field(
+        default=None,
+        description="The Vast account this object's resources live on: a SHA-256 prefix of its "
+        "API key, never the key. The operator refuses to act on another account while "
+        "anything is rented here.",
+    )
     conditions: list[Condition] | None = Field(default=None, description="Ready and Synced.")
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation last acted on."

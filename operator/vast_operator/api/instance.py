@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .common import (
     DURATION_PATTERN,
     CRDModel,
     CredentialsRef,
     ManagedStatus,
+    parse_duration,
     SecretKeySelector,
     SecretRef,
     StatusModel,
 )
 
 KIND = "VastInstance"
+# Vast's rent route takes a bid (price) of at most $128/h; the schema says the same.
+MAX_BID_PER_HOUR = 128.0
+MIN_BOOT_TIMEOUT = timedelta(minutes=1)
 PLURAL = "vastinstances"
 SINGULAR = "vastinstance"
 SHORT_NAMES = ["vi", "vastinst"]
@@ -185,10 +190,18 @@ class Placement(CRDModel):
     boot_timeout: str = Field(
         default="20m",
         description="How long an instance may stay created/loading before it is destroyed and "
-        "rented again elsewhere (e.g. 15m).",
+        "rented again elsewhere (e.g. 15m). At least 1m.",
         pattern=DURATION_PATTERN,
         max_length=32,
     )
+
+    @field_validator("boot_timeout")
+    @classmethod
+    def _boot_timeout_minimum(cls, value: str) -> str:
+        if parse_duration(value) < MIN_BOOT_TIMEOUT:
+            raise ValueError("placement.bootTimeout must be at least 1m")
+        return value
+
     max_attempts: int = Field(
         default=3,
         description="How many instances to try in total before giving up with phase Failed.",
@@ -208,9 +221,10 @@ class VastInstanceSpec(CRDModel):
     )
     bid_per_hour: float | None = Field(
         default=None,
-        description="For interruptible only: your bid in dollars per hour for the whole machine.",
-        gt=0,
-        le=1000,
+        description="For interruptible only: your bid in dollars per hour for the whole machine "
+        "(Vast accepts at most 128).",
+        ge=0.001,
+        le=MAX_BID_PER_HOUR,
     )
     max_price_per_hour: float | None = Field(
         default=None,
@@ -224,6 +238,7 @@ class VastInstanceSpec(CRDModel):
         "Cannot change after creation.",
         min_length=1,
         max_length=1024,
+        pattern=r"^[^\s]+$",
     )
     disk: float = Field(
         default=16,
@@ -329,6 +344,13 @@ SPEC_VALIDATIONS = [
 ]
 
 FIELD_VALIDATIONS: dict[str, list[dict[str, str]]] = {
+    "placement.bootTimeout": [
+        _cel(
+            "self.matches('[mhd]') ? !self.matches('^(0+(\\\\.0+)?[smhd])+$') "
+            ": duration(self) >= duration('60s')",
+            "spec.placement.bootTimeout must be at least 1m",
+        )
+    ],
     "image": [
         _cel(
             "self == oldSelf",

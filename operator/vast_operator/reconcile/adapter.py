@@ -71,6 +71,8 @@ class Tuning:
     # After a create whose outcome is unknown (timeout, 5xx, dropped connection), how long Vast
     # may still be acting on it: no new create until a listing that began this much later.
     create_settle: float = 65.0
+    # Whether objects may take over existing instances by annotation (operator flag).
+    allow_adoption: bool = False
 
 
 @dataclass(frozen=True)

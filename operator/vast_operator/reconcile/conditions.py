@@ -25,7 +25,12 @@ class Reason(StrEnum):
     VAST_REJECTED = "VastRejected"
     INVALID_SPEC = "InvalidSpec"
     DELETE_FAILED = "DeleteFailed"
-    RECONCILE_ERROR = "ReconcileError"  # an unexpected error: a bug or an unforeseen answer
+    RECONCILE_ERROR = "ReconcileError"
+    ACCOUNT_CHANGED = "AccountChanged"  # the key now names another account than the rentals
+    ADOPTION_DISABLED = "AdoptionDisabled"
+    ADOPTION_REFUSED = "AdoptionRefused"  # the instance belongs to another object
+    NAME_TAKEN = "NameTaken"  # a Vast resource of that name exists and is not ours
+    SECRET_NOT_OWNED = "SecretNotOwned"  # writeConnectionSecretToRef names a foreign Secret  # an unexpected error: a bug or an unforeseen answer
     # Ready
     NO_MATCHING_OFFER = "NoMatchingOffer"
     PRICE_CAP_TOO_LOW = "PriceCapTooLow"
@@ -40,6 +45,7 @@ class Reason(StrEnum):
     LIFETIME_EXPIRED = "LifetimeExpired"
     INSTANCE_LOST = "InstanceLost"
     NOT_RENTED = "NotRented"
+    NO_PRICE_CAP = "NoPriceCap"
     DELETING = "Deleting"
     AVAILABLE = "Available"
     WAITING_FOR_VOLUME = "WaitingForVolume"

@@ -13,6 +13,10 @@ class CredentialsMissing(Exception):
     """The Secret named by credentialsRef (or the operator default) is absent."""
 
 
+class AccountChanged(Exception):
+    """The object's key names another Vast account than the one its resources live on."""
+
+
 class SecretMissing(CredentialsMissing):
     """A Secret the spec points at (SSH key, env value) is absent or lacks the key."""
 
@@ -27,6 +31,7 @@ ERROR_DELAYS: dict[Reason, float] = {
     Reason.VAST_REJECTED: 120.0,
     Reason.INVALID_SPEC: 600.0,
     Reason.RECONCILE_ERROR: 30.0,
+    Reason.ACCOUNT_CHANGED: 60.0,
 }
 DEFAULT_ERROR_DELAY = 30.0
 # Deletion retries: 2 s doubling per retry, capped, with ±20 % jitter.
@@ -38,6 +43,8 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
     """The Synced reason and a message (free of secrets) for an error of a pass."""
     if isinstance(exc, SnapshotUnavailable) and exc.error is not None:
         exc = exc.error
+    if isinstance(exc, AccountChanged):
+        return Reason.ACCOUNT_CHANGED, str(exc)
     if isinstance(exc, CredentialsMissing):
         return Reason.CREDENTIALS_NOT_FOUND, str(exc)
     if isinstance(exc, verr.AuthenticationError):

@@ -16,7 +16,7 @@ from typing import Any, Generic
 
 from pydantic import SecretStr, ValidationError
 
-from ..accounts import Account, Accounts
+from ..accounts import Account, Accounts, fingerprint
 from ..api.common import ANNOTATION_PAUSED, ManagedStatus
 from ..kube import Kube
 from ..vast import errors as verr
@@ -35,7 +35,7 @@ from .adapter import (
 )
 from .conditions import Reason
 from .credentials import credentials_ref_of, resolve_api_key
-from .errors import CredentialsMissing, classify, delay_for
+from .errors import AccountChanged, CredentialsMissing, classify, delay_for
 from .status import StatusWriter
 from .timefmt import iso, parse_iso
 
@@ -110,19 +110,44 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
     def _parse(self, body: Mapping[str, Any]) -> SpecT:
         return self.adapter.spec_model.model_validate(body.get("spec") or {})
 
-    async def _account(self, body: Mapping[str, Any], mem: ObjectMemory) -> Account:
+    async def _account(
+        self, body: Mapping[str, Any], mem: ObjectMemory, w: StatusWriter[StatusT]
+    ) -> Account:
         """The object's Vast account. The last key that worked is remembered, so an object can
-        still be cleaned up when its Secret went first (e.g. a namespace being deleted)."""
+        still be cleaned up when its Secret went first (e.g. a namespace being deleted).
+
+        While anything may be rented on the account recorded in status, a key of another
+        account is refused: acting on it would abandon what is rented on the first one.
+        """
         namespace = str(body["metadata"]["namespace"])
         ref = credentials_ref_of(body)
+        recorded = w.s.account_fingerprint
         try:
             key = await resolve_api_key(self.kube, namespace, ref, self.default_api_key)
         except CredentialsMissing:
             if mem.api_key is None:
                 raise
             key = mem.api_key
+        if recorded and fingerprint(key) != recorded and self._holds_something(w.s):
+            if mem.api_key is not None and fingerprint(mem.api_key) == recorded:
+                key = mem.api_key  # the key this process used for them: deletion goes on
+            else:
+                raise AccountChanged(
+                    f"this object's resources live on Vast account {recorded}, but its "
+                    f"credentials now name account {fingerprint(key)}; restore the key of "
+                    f"account {recorded} (or delete the resources there first)"
+                )
         mem.api_key = key
+        w.s.account_fingerprint = fingerprint(key)
         return self.accounts.get(key)
+
+    def _holds_something(self, status: ManagedStatus) -> bool:
+        """Something may be rented: an external id, or a create that may still land."""
+        return (
+            self._id_of(status) is not None
+            or status.outcome_unknown_since is not None
+            or (status.phase == CREATING and status.creating_since is not None)
+        )
 
     def _ctx(
         self, body: Mapping[str, Any], spec: Any, w: StatusWriter[StatusT], account: Account
@@ -182,7 +207,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
     async def _pass(
         self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter[StatusT], mem: ObjectMemory
     ) -> float:
-        account = await self._account(body, mem)
+        account = await self._account(body, mem, w)
         ctx: Ctx[SpecT, StatusT] = self._ctx(body, spec, w, account)
         obs = await self.adapter.observe(ctx, mem.last_intent)
         if obs.requeue is not None:
@@ -292,7 +317,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         w: StatusWriter[StatusT],
         mem: ObjectMemory,
     ) -> DeleteResult:
-        account = await self._account(body, mem)
+        account = await self._account(body, mem, w)
         ctx: Ctx[SpecT | None, StatusT] = self._ctx(body, spec, w, account)
         newer_than = mem.last_intent
         unknown = unknown_since(w.s, self._id_of(w.s))

@@ -97,10 +97,26 @@ class Choice:
     message: str = ""
 
 
+HOURS_PER_MONTH = 30 * 24  # Vast prices storage in $/GB/month of 30 days
+
+
+def storage_hourly(offer: Offer, disk: float) -> float | None:
+    """What `disk` GB of this offer's storage cost per hour, or None when unknown."""
+    if offer.storage_cost is not None:
+        return offer.storage_cost * disk / HOURS_PER_MONTH
+    if offer.dph_total is not None and offer.min_bid is not None:
+        return max(0.0, offer.dph_total - offer.min_bid)  # bid searches price the GPU at min_bid
+    return None
+
+
 def hourly_cost(offer: Offer, spec: VastInstanceSpec) -> float | None:
-    """What the rental will cost per hour: the bid for interruptibles, dph_total otherwise."""
+    """What the rental will cost per hour, storage included: the bid plus storage for
+    interruptibles, dph_total (which includes the allocated storage) otherwise."""
     if spec.type == "interruptible":
-        return spec.bid_per_hour
+        storage = storage_hourly(offer, float(spec.disk))
+        if spec.bid_per_hour is None or storage is None:
+            return None
+        return spec.bid_per_hour + storage
     return offer.dph_total
 
 
@@ -133,23 +149,25 @@ def choose(
             bid = spec.bid_per_hour or 0.0
             if offer.min_bid is not None and offer.min_bid > bid:
                 continue
-            if cap is not None and bid > cap:
-                continue
-        else:
-            price = offer.dph_total
-            if price is None or (cap is not None and price > cap):
-                continue
+        price = hourly_cost(offer, spec)
+        if price is None or (cap is not None and price > cap):
+            continue
         affordable.append(offer)
     if not affordable:
-        cheapest = min(
-            ((o.min_bid if spec.type == "interruptible" else o.dph_total) or 0.0 for o in matching),
-            default=0.0,
-        )
-        limit = spec.bid_per_hour if spec.type == "interruptible" else cap
+        if spec.type == "interruptible":
+            cheapest = min((o.min_bid or 0.0 for o in matching), default=0.0)
+            return Choice(
+                (),
+                "PriceCapTooLow",
+                f"{len(matching)} matching offers, the lowest minimum bid ${cheapest:.3f}/h; "
+                f"the bid is ${spec.bid_per_hour or 0:.3f}/h and the limit, storage included, "
+                f"${(cap or 0):.3f}/h",
+            )
+        cheapest = min((o.dph_total or 0.0 for o in matching), default=0.0)
         return Choice(
             (),
             "PriceCapTooLow",
             f"{len(matching)} matching offers, the cheapest at ${cheapest:.3f}/h, "
-            f"but the limit is ${(limit or 0):.3f}/h",
+            f"but the limit is ${(cap or 0):.3f}/h",
         )
     return Choice(tuple(affordable))

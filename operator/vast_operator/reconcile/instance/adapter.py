@@ -20,7 +20,7 @@ from typing import ClassVar
 from ...api import instance as api
 from ...api.common import ANNOTATION_INSTANCE_ID
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
-from ...poller import Snapshot, label_for
+from ...poller import Snapshot, label_for, uid_from_label
 from ...vast.models import Instance
 from ..adapter import CreateResult, Ctx, DeleteResult, Observation
 from ..conditions import Reason
@@ -29,6 +29,8 @@ from . import renting, running
 from .rules import forget_instance, retire
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
+# What an instance that is being destroyed reports while Vast unloads it.
+GONE_STATUSES = frozenset({"destroyed", "deleted", "unloading"})
 
 
 def managed(
@@ -83,20 +85,16 @@ class InstanceAdapter:
         annotations = ctx.body["metadata"].get("annotations") or {}
         adopt = annotations.get(ANNOTATION_INSTANCE_ID)
         if adopt and s.instance_id is None and str(adopt).isdigit():
-            found = await client.get_instance(int(adopt))
-            if found is None:
-                ctx.w.synced(
-                    False, Reason.INSTANCE_LOST, f"instance {adopt} to adopt does not exist"
-                )
-                return Observation(requeue=ctx.tuning.idle_interval)
-            # Record it before labelling: from here on, deleting the object destroys it.
-            s.instance_id, s.observed_at, s.creating_since = found.id, iso(ctx.clock()), None
-            await ctx.w.flush()
-            await client.label_instance(found.id, label_for(ctx.uid))
-            ctx.event("Adopted", f"adopted existing Vast instance {found.id}")
+            refused = await self._adopt(ctx, int(adopt))
+            if refused is not None:
+                return refused
 
         snap = await ctx.account.poller.snapshot(newer_than=trust_since(s, newer_than))
         inst, extras = managed(ctx.uid, s, snap)
+        if inst is None and s.instance_id is not None:
+            # One listing without the row is not proof: pages shift while instances are
+            # created, and replicas lag. Ask for the instance itself before calling it lost.
+            inst = await self._confirm(ctx, int(s.instance_id))
         for extra in extras:
             await client.destroy_instance(extra.id, missing_ok=True)
             retire(s, extra.id)
@@ -104,6 +102,51 @@ class InstanceAdapter:
                 "DuplicateDestroyed", f"destroyed duplicate instance {extra.id}", warning=True
             )
         return Observation(inst)
+
+    async def _adopt(self, ctx: InstanceCtx, instance_id: int) -> Observation[Instance] | None:
+        """Take over an existing instance named by the annotation, if that is allowed and the
+        instance belongs to no other object. An Observation to stop the pass when refused."""
+        s, client = ctx.w.s, ctx.account.client
+        stop: Observation[Instance] = Observation(requeue=ctx.tuning.idle_interval)
+        if not ctx.tuning.allow_adoption:
+            msg = (
+                f"the annotation {ANNOTATION_INSTANCE_ID} asks to adopt instance {instance_id}, "
+                "but this operator does not allow adoption (--allow-adoption)"
+            )
+            ctx.w.synced(False, Reason.ADOPTION_DISABLED, msg)
+            return stop
+        found = await client.get_instance(instance_id)
+        if found is None:
+            ctx.w.synced(
+                False, Reason.INSTANCE_LOST, f"instance {instance_id} to adopt does not exist"
+            )
+            return stop
+        owner = uid_from_label(found.label)
+        if owner is not None and owner != ctx.uid:
+            msg = f"instance {instance_id} belongs to another object; it cannot be adopted"
+            ctx.w.synced(False, Reason.ADOPTION_REFUSED, msg)
+            ctx.event(Reason.ADOPTION_REFUSED, msg, warning=True)
+            return stop
+        # Record it before labelling: from here on, deleting the object destroys it.
+        s.instance_id, s.observed_at, s.creating_since = found.id, iso(ctx.clock()), None
+        await ctx.w.flush()
+        await client.label_instance(found.id, label_for(ctx.uid))
+        ctx.event("Adopted", f"adopted existing Vast instance {found.id}")
+        return None
+
+    async def _confirm(self, ctx: InstanceCtx, instance_id: int) -> Instance | None:
+        """The instance in status, asked for by id; None when Vast confirms it is gone."""
+        if instance_id in set(ctx.w.s.retired_instance_ids or []):
+            return None
+        found = await ctx.account.client.get_instance(instance_id)
+        if found is None:
+            return None
+        owner = uid_from_label(found.label)
+        if owner is not None and owner != ctx.uid:
+            return None  # relabelled for someone else: not ours any more
+        if found.actual_status in GONE_STATUSES and found.intended_status in GONE_STATUSES:
+            return None
+        return found
 
     async def absent(self, ctx: InstanceCtx, observation: Observation[Instance]) -> float | None:
         """No instance: note a lost one, stay down in terminal phases, else let the loop rent."""

@@ -102,6 +102,15 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         return CreateResult(ctx.tuning.busy_interval * 3)
     failed = [int(m) for m in w.s.failed_machines or []]
     cap = ctx.tuning.global_price_cap
+    if placement.price_cap(spec, cap) is None:
+        # A misspelt maxPricePerHour reaches us as no cap at all: never rent without one.
+        msg = (
+            "no price cap: set spec.maxPricePerHour, or give the operator a default "
+            "(--max-price-per-hour); nothing is rented without one"
+        )
+        w.phase(Phase.PENDING, Reason.NO_PRICE_CAP, msg)
+        w.synced(True)
+        return CreateResult(ctx.tuning.idle_interval)
     query = placement.build_query(
         spec, pinned_machine=pin.machine, exclude_machines=failed, global_cap=cap
     )

@@ -1,0 +1,256 @@
+"""Money and tenancy rules (each test names the hole it closes), through the real managed loop
+and the VastInstance adapter over in-memory fakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import Harness, obj, offer
+from pydantic import ValidationError
+
+from vast_operator.api.instance import MAX_BID_PER_HOUR, VastInstanceSpec
+from vast_operator.api import crdgen
+from vast_operator.poller import label_for
+from vast_operator.reconcile import placement
+from vast_operator.reconcile.instance import InstanceAdapter
+from vast_operator.vast.models import CreateInstanceRequest, Instance
+
+PLURAL = "vastinstances"
+
+
+def spec_property(plural: str, name: str) -> dict[str, Any]:
+    """A property of spec in the generated CRD (what the API server validates)."""
+    info = next(k for k in crdgen.KINDS if k.plural == plural)
+    schema = crdgen.crd_for(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return dict(schema["properties"]["spec"]["properties"][name])
+
+
+def spec(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "offer": {"query": {"gpuName": "RTX 4090"}},
+        "maxPricePerHour": 1.0,
+        "image": "pytorch/pytorch",
+        "disk": 20,
+    }
+    base.update(extra)
+    return base
+
+
+@pytest.fixture
+async def h() -> Any:
+    harness = Harness(adapter=InstanceAdapter(), plural=PLURAL)
+    harness.vast.offers = [offer(1, machine=11), offer(2, machine=12)]
+    yield harness
+    await harness.stop()
+
+
+def running(h: Harness, instance_id: int) -> None:
+    h.vast._set(instance_id, actual_status="running", ssh_host="ssh1.vast.ai", ssh_port=2222)
+
+
+# --- 1. takeover by annotation ----------------------------------------------------------
+
+
+async def test_adoption_by_annotation_is_off_unless_the_operator_allows_it(h: Harness) -> None:
+    h.vast.instances[77] = Instance(id=77, machine_id=5, actual_status="running")
+    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "77"}))
+    await h.reconcile()
+    assert h.condition("Synced")["reason"] == "AdoptionDisabled"
+    assert h.vast.count("create_instance") == 0
+    assert h.vast.instances[77].label is None
+    assert "instanceId" not in h.status()
+
+
+async def test_an_instance_labelled_for_another_object_cannot_be_adopted(h: Harness) -> None:
+    h.tuning.allow_adoption = True
+    other = label_for("uid-of-an-object-in-another-namespace")
+    h.vast.instances[77] = Instance(id=77, machine_id=5, actual_status="running", label=other)
+    h.add(
+        obj(
+            spec=spec(sshKeys=[{"publicKey": "ssh-ed25519 AAAA me"}]),
+            annotations={"vast.ai/instance-id": "77"},
+        )
+    )
+    await h.reconcile()
+    assert h.condition("Synced")["reason"] == "AdoptionRefused"
+    assert h.vast.instances[77].label == other
+    assert h.vast.count("attach_ssh_key") == 0
+    result = await h.delete()
+    assert result.done
+    assert 77 in h.vast.instances  # deleting the would-be taker destroys nothing of A's
+
+
+async def test_an_unlabelled_instance_is_adopted_when_allowed(h: Harness) -> None:
+    h.tuning.allow_adoption = True
+    h.vast.instances[77] = Instance(id=77, machine_id=5, actual_status="running")
+    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "77"}))
+    await h.reconcile()
+    assert h.status()["instanceId"] == 77
+    assert h.vast.instances[77].label == label_for("uid-x")
+    assert h.vast.count("create_instance") == 0
+
+
+# --- 2. switching accounts --------------------------------------------------------------
+
+
+async def test_a_new_key_for_another_account_is_refused_while_something_is_rented(
+    h: Harness,
+) -> None:
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-one"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile()
+    first = h.status()["instanceId"]
+    fp = h.status()["accountFingerprint"]
+    assert "key-of-account-one" not in str(h.status())
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-two"}
+    h.loop.forget("uid-x")  # as after a restart: the old key is not in memory
+    h.clock.advance(20)
+    await h.reconcile()
+    assert h.condition("Synced")["reason"] == "AccountChanged"
+    assert h.status()["instanceId"] == first
+    assert h.status()["accountFingerprint"] == fp
+    assert h.vast.count("create_instance") == 1
+    assert "key-of-account-two" not in h.accounts.keys  # refused before any call on it
+    assert h.vast.count("destroy_instance") == 0
+
+
+async def test_deletion_still_reaches_the_first_account_with_the_key_it_used(h: Harness) -> None:
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-one"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile()
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-two"}
+    result = await h.delete()
+    assert result.done
+    assert h.accounts.keys[-1] == "key-of-account-one"
+
+
+# --- 3. one missing row -----------------------------------------------------------------
+
+
+async def test_one_listing_without_the_row_does_not_rent_a_second_instance(h: Harness) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    first = h.status()["instanceId"]
+    running(h, first)
+    h.clock.advance(20)
+    await h.reconcile()
+    h.vast.hidden.add(first)  # the listing lies (pagination, lag)
+    h.clock.advance(20)
+    await h.reconcile()
+    assert h.vast.count("create_instance") == 1
+    assert h.status()["instanceId"] == first
+    assert h.status()["phase"] == "Running"
+    assert "InstanceLost" not in h.events.reasons()
+
+
+async def test_an_instance_really_gone_is_still_reported_lost(h: Harness) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    first = h.status()["instanceId"]
+    del h.vast.instances[first]
+    h.clock.advance(20)
+    await h.reconcile()
+    assert "InstanceLost" in h.events.reasons()
+
+
+# --- 4. lifetime survives a failing later step ------------------------------------------
+
+
+async def test_started_at_is_kept_when_a_later_step_of_the_pass_fails(h: Harness) -> None:
+    ssh = [{"secretKeyRef": {"name": "keys", "key": "id.pub"}}]
+    h.add(obj(spec=spec(sshKeys=ssh, lifetime="1h")))
+    await h.reconcile()
+    running(h, h.status()["instanceId"])
+    h.clock.advance(20)
+    await h.reconcile()
+    started = h.status()["startedAt"]
+    assert h.condition("Synced")["status"] == "False"  # the SSH key Secret is missing
+    h.clock.advance(3600)
+    await h.reconcile()
+    assert h.status()["startedAt"] == started
+    assert h.status().get("expiredAt")  # the lifetime fired although every pass failed later
+    assert h.vast.instances == {}
+
+
+# --- 8. price cap includes storage for interruptibles -----------------------------------
+
+
+def test_an_interruptible_bid_plus_storage_above_the_cap_is_not_rented() -> None:
+    s = VastInstanceSpec.model_validate(
+        spec(type="interruptible", bidPerHour=0.5, maxPricePerHour=0.6, disk=20000)
+    )
+    big_disk = offer(1, machine=11).model_copy(update={"storage_cost": 0.15, "min_bid": 0.2})
+    query = placement.build_query(s)
+    choice = placement.choose([big_disk], s, query)
+    assert choice.offers == ()
+    assert choice.reason == "PriceCapTooLow"
+    cost = placement.hourly_cost(big_disk, s)
+    assert cost is not None and cost > 4.0
+
+
+def test_an_interruptible_with_unknown_storage_price_is_not_rented() -> None:
+    s = VastInstanceSpec.model_validate(spec(type="interruptible", bidPerHour=0.5))
+    unknown = offer(1, machine=11).model_copy(update={"storage_cost": None, "min_bid": None})
+    assert placement.choose([unknown], s, placement.build_query(s)).offers == ()
+
+
+# --- 11. the schema and the wire agree; sane minimums -----------------------------------
+
+
+def test_the_crd_and_the_rent_request_accept_the_same_largest_bid() -> None:
+    prop = spec_property("vastinstances", "bidPerHour")
+    request_max = CreateInstanceRequest.model_fields["price"].metadata
+    assert prop["maximum"] == MAX_BID_PER_HOUR
+    assert any(getattr(m, "le", None) == MAX_BID_PER_HOUR for m in request_max)
+    with pytest.raises(ValidationError):
+        VastInstanceSpec.model_validate(spec(type="interruptible", bidPerHour=MAX_BID_PER_HOUR + 1))
+
+
+@pytest.mark.parametrize("image", ["pytorch/pytorch latest", "img\nrm -rf /", " leading"])
+def test_an_image_with_whitespace_is_refused(image: str) -> None:
+    with pytest.raises(ValidationError):
+        VastInstanceSpec.model_validate(spec(image=image))
+    assert spec_property("vastinstances", "image")["pattern"] == r"^[^\s]+$"
+
+
+@pytest.mark.parametrize("timeout", ["0s", "30s", "0m", "59s"])
+def test_a_boot_timeout_under_a_minute_is_refused(timeout: str) -> None:
+    with pytest.raises(ValidationError):
+        VastInstanceSpec.model_validate(spec(placement={"bootTimeout": timeout}))
+
+
+async def test_an_unparseable_spec_is_deleted_with_the_objects_own_credentials(
+    h: Harness,
+) -> None:
+    h.kube.secrets[("ns", "vast")] = {"api-key": "own-key"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile()
+    h.loop.forget("uid-x")
+    h.kube.objects[(PLURAL, "ns", "x")]["spec"]["disk"] = "garbage"
+    result = await h.delete()
+    assert result.done
+    assert h.accounts.keys[-1] == "own-key"
+    assert h.vast.instances == {}
+
+
+# --- 12. no cap, no rent ----------------------------------------------------------------
+
+
+async def test_nothing_is_rented_without_any_price_cap(h: Harness) -> None:
+    body = spec()
+    del body["maxPricePerHour"]
+    h.add(obj(spec=body))
+    await h.reconcile()
+    assert h.vast.count("search_offers") == 0
+    assert h.vast.count("create_instance") == 0
+    assert h.condition("Ready")["reason"] == "NoPriceCap"
+
+
+async def test_the_operator_wide_cap_is_enough(h: Harness) -> None:
+    body = spec()
+    del body["maxPricePerHour"]
+    h.tuning.global_price_cap = 2.0
+    h.add(obj(spec=body))
+    await h.reconcile()
+    assert h.vast.count("create_instance") == 1
