@@ -9,8 +9,8 @@ import pytest
 from fakes import Harness, obj, offer
 from pydantic import ValidationError
 
-from vast_operator.api.instance import MAX_BID_PER_HOUR, VastInstanceSpec
 from vast_operator.api import crdgen
+from vast_operator.api.instance import MAX_BID_PER_HOUR, VastInstanceSpec
 from vast_operator.poller import label_for
 from vast_operator.reconcile import placement
 from vast_operator.reconcile.instance import InstanceAdapter

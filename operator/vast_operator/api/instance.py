@@ -13,10 +13,10 @@ from .common import (
     CRDModel,
     CredentialsRef,
     ManagedStatus,
-    parse_duration,
     SecretKeySelector,
     SecretRef,
     StatusModel,
+    parse_duration,
 )
 
 KIND = "VastInstance"

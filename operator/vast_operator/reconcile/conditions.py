@@ -25,12 +25,12 @@ class Reason(StrEnum):
     VAST_REJECTED = "VastRejected"
     INVALID_SPEC = "InvalidSpec"
     DELETE_FAILED = "DeleteFailed"
-    RECONCILE_ERROR = "ReconcileError"
+    RECONCILE_ERROR = "ReconcileError"  # an unexpected error: a bug or an unforeseen answer
     ACCOUNT_CHANGED = "AccountChanged"  # the key now names another account than the rentals
     ADOPTION_DISABLED = "AdoptionDisabled"
     ADOPTION_REFUSED = "AdoptionRefused"  # the instance belongs to another object
     NAME_TAKEN = "NameTaken"  # a Vast resource of that name exists and is not ours
-    SECRET_NOT_OWNED = "SecretNotOwned"  # writeConnectionSecretToRef names a foreign Secret  # an unexpected error: a bug or an unforeseen answer
+    SECRET_NOT_OWNED = "SecretNotOwned"  # writeConnectionSecretToRef names a foreign Secret
     # Ready
     NO_MATCHING_OFFER = "NoMatchingOffer"
     PRICE_CAP_TOO_LOW = "PriceCapTooLow"
