@@ -19,6 +19,7 @@ bootstrap: $(STAMP) ## Python packages + control plane binaries (built only when
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
