@@ -1,7 +1,7 @@
 """Shared fixtures: a real Kubernetes control plane for the test session (docs/controlplane.md).
 
 * ``cluster`` (session): an ``envtest.Cluster`` - ``.kubeconfig`` (admin), ``.kubectl(...)``,
-  ``.helm(...)``, ``.apply_yaml(...)``, ``.sa_kubeconfig(ns, sa)``, ``await .kr8s_api()``.
+  ``.helm(...)``, ``.apply_yaml(...)``, ``.sa_kubeconfig(ns, sa)``, ``.api_client()``.
   Started from the locally built etcd/kube-apiserver/kube-controller-manager, or - when
   ``VAST_TEST_KUBECONFIG`` names a kubeconfig - that existing cluster is used instead.
 * ``namespace`` (function): a fresh namespace per test, deleted (without waiting) afterwards.

@@ -1,21 +1,34 @@
 """The few Kubernetes calls the operator makes itself (kopf does the watching).
 
-Status writes, Secret reads and the connection Secret go through one kr8s API object. Status is
-written with a JSON merge patch on the status subresource, at the moment a decision is taken
-(for example the intent to rent, before the rent call), not only when a handler returns.
+Status writes, Secret reads and the connection Secret go through one `kubernetes` ApiClient for
+the whole process. Status is written with a JSON merge patch on the status subresource, at the
+moment a decision is taken (for example the intent to rent, before the rent call), not only
+when a handler returns.
+
+The official client is synchronous: every call runs on a small dedicated thread pool, so kopf's
+event loop never waits on the network (and the loop's default executor, which also resolves
+host names, is left alone).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import os
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-import httpx
-import kr8s
-import kr8s.asyncio
+import kubernetes.client
+import kubernetes.config
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
 
 from .api.common import GROUP, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class KubeError(Exception):
@@ -42,61 +55,139 @@ class Kube(Protocol):
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]: ...
 
 
-class Kr8sKube:
-    """`Kube` on a kr8s async API (kubeconfig or in-cluster ServiceAccount)."""
+def load_configuration() -> kubernetes.client.Configuration:
+    """The in-cluster ServiceAccount inside a Pod, else the kubeconfig (`KUBECONFIG` first).
+
+    The same order as kopf's own login through this client, so both talk as the same identity.
+    The in-cluster configuration re-reads the (rotated) token file when the token expires.
+    """
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"),
+            client_configuration=configuration,
+        )
+    return configuration
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
+def _status_message(exc: ApiException) -> str:
+    """The `message` of the Status the API server answered with (never the raw body)."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:500]
+    return str(exc.reason or "")
+
+
+class ClientKube:
+    """`Kube` on the official `kubernetes` client, its blocking calls on worker threads."""
 
     SECRET_TTL = 30.0
+    REQUEST_TIMEOUT = 30.0
+    WORKERS = 8
 
-    def __init__(self, api: Any) -> None:
-        self._api = api
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self._api_client = api_client
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._executor = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="vast-operator-kube")
         self._secret_cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
     @classmethod
-    async def connect(cls) -> Kr8sKube:
-        return cls(await kr8s.asyncio.api())
+    async def connect(cls) -> ClientKube:
+        configuration = await asyncio.to_thread(load_configuration)
+        return cls(kubernetes.client.ApiClient(configuration))
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
-        """Call an absolute API path (`/api/v1/...` or `/apis/group/version/...`)."""
-        prefix, _, rest = url.lstrip("/").partition("/")  # "api" or "apis"
-        if prefix == "api":
-            version, _, path = rest.partition("/")
-        else:
-            group, _, rest = rest.partition("/")
-            ver, _, path = rest.partition("/")
-            version = f"{group}/{ver}"
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+    async def _call(
+        self,
+        what: str,  # "METHOD /path", for the error message
+        func: Callable[..., Any],
+        *args: Any,
+        secrets: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """Run one client call on the pool; the decoded JSON answer, or None on 404.
+
+        Every call asks for the raw response (`_preload_content=False`) and decodes the JSON
+        itself, so the answers are plain dicts as the API server sent them.
+        """
+
+        def call() -> Any:
+            response = func(
+                *args,
+                _preload_content=False,
+                _request_timeout=self.REQUEST_TIMEOUT,
+                **kwargs,
+            )
+            try:
+                raw = response.data
+            finally:
+                response.release_conn()
+            return json.loads(raw) if raw else None
+
+        loop = asyncio.get_running_loop()
         try:
-            async with self._api.call_api(
-                method, version=version, url=path, raise_for_status=True, **kwargs
-            ) as response:
-                return response  # type: ignore[no-any-return]
-        except kr8s.ServerError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            if status == 404:
+            return await loop.run_in_executor(self._executor, call)
+        except ApiException as exc:
+            if exc.status == 404:
                 return None
-            raise KubeError(f"{method} {url}: HTTP {status}: {exc}") from None
+            message = _scrub(_status_message(exc), secrets)
+            raise KubeError(f"{what}: HTTP {exc.status}: {message}") from None
+        except urllib3.exceptions.HTTPError as exc:
+            message = _scrub(f"{type(exc).__name__}: {exc}", secrets)
+            raise KubeError(f"{what}: {message}") from None
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
-        url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
         await self._call(
-            "PATCH",
-            url,
-            json={"status": status},
-            headers={"Content-Type": "application/merge-patch+json"},
+            f"PATCH {_custom_path(namespace, plural)}/{name}/status",
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
         )
+
+    async def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        answer = await self._call(
+            f"GET /api/v1/namespaces/{namespace}/secrets/{name}",
+            self._core.read_namespaced_secret,
+            name,
+            namespace,
+        )
+        return None if answer is None else dict(answer)
 
     async def _secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         cached = self._secret_cache.get((namespace, name))
         now = time.monotonic()
         if cached and now - cached[0] < self.SECRET_TTL:
             return cached[1]
-        response = await self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        if response is None:
+        secret = await self._read_secret(namespace, name)
+        if secret is None:
             self._secret_cache.pop((namespace, name), None)
             return None
-        raw = response.json().get("data") or {}
-        data = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+        data = _decode(secret)
         self._secret_cache[(namespace, name)] = (now, data)
         return data
 
@@ -121,27 +212,54 @@ class Kr8sKube:
             },
             "stringData": data,
         }
-        base = f"/api/v1/namespaces/{namespace}/secrets"
-        existing = await self._call("GET", f"{base}/{name}")
+        existing = await self._read_secret(namespace, name)
         if existing is None:
-            await self._call("POST", base, json=body)
-        else:
-            current = existing.json().get("data") or {}
-            decoded = {k: base64.b64decode(v).decode() for k, v in current.items()}
-            if decoded != data:
-                await self._call(
-                    "PATCH",
-                    f"{base}/{name}",
-                    json={"stringData": data, "data": None},
-                    headers={"Content-Type": "application/merge-patch+json"},
-                )
+            await self._call(
+                f"POST /api/v1/namespaces/{namespace}/secrets",
+                self._core.create_namespaced_secret,
+                namespace,
+                body,
+                secrets=data.values(),
+            )
+        elif _decode(existing) != data:
+            await self._call(
+                f"PATCH /api/v1/namespaces/{namespace}/secrets/{name}",
+                self._core.patch_namespaced_secret,
+                name,
+                namespace,
+                {"stringData": data, "data": None},
+                secrets=data.values(),
+                _content_type=MERGE_PATCH,
+            )
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
-        response = await self._call("GET", url)
-        return None if response is None else dict(response.json())
+        answer = await self._call(
+            f"GET {_custom_path(namespace, plural)}/{name}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+        )
+        return None if answer is None else dict(answer)
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
-        url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
-        response = await self._call("GET", url)
-        return [] if response is None else list(response.json().get("items") or [])
+        answer = await self._call(
+            f"GET {_custom_path(namespace, plural)}",
+            self._custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+        )
+        return [] if answer is None else list(answer.get("items") or [])
+
+
+def _custom_path(namespace: str, plural: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+
+
+def _decode(secret: dict[str, Any]) -> dict[str, str]:
+    raw = secret.get("data") or {}
+    return {k: base64.b64decode(v).decode() for k, v in raw.items()}

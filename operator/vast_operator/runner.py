@@ -13,7 +13,7 @@ import kopf
 
 from .config import Settings
 from .context import OperatorContext
-from .kube import Kr8sKube
+from .kube import ClientKube
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,7 +40,8 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(logging.DEBUG if settings.verbose else logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("kr8s").setLevel(logging.WARNING)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     if not settings.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
@@ -49,25 +50,28 @@ async def main(settings: Settings) -> None:
     # Import for the side effect: the decorators register the handlers.
     from . import handlers  # noqa: F401
 
-    kube = await Kr8sKube.connect()
-    ctx = OperatorContext(settings, kube)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    liveness = (
-        f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
-    )
-    await kopf.operator(
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=liveness,
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
-        priority=settings.priority,
-        memo=kopf.Memo(ctx=ctx),
-        stop_flag=stop,
-    )
+    kube = await ClientKube.connect()
+    try:
+        ctx = OperatorContext(settings, kube)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        liveness = (
+            f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+        )
+        await kopf.operator(
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            liveness_endpoint=liveness,
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+            priority=settings.priority,
+            memo=kopf.Memo(ctx=ctx),
+            stop_flag=stop,
+        )
+    finally:
+        kube.close()
 
 
 def run(settings: Settings) -> int:

@@ -1037,7 +1037,7 @@ def machine_info() -> dict[str, Any]:
         mem_mb = int(match.group(1)) // 1024 if match else None
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     versions = {}
-    for dist in ("kopf", "kr8s", "httpx", "pydantic", "uvicorn"):
+    for dist in ("kopf", "kubernetes", "httpx", "pydantic", "uvicorn"):
         with contextlib.suppress(Exception):
             from importlib.metadata import version
 

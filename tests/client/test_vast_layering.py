@@ -11,7 +11,7 @@ import vast_operator.vast as vast_pkg
 
 VAST_DIR = Path(vast_pkg.__file__).parent
 MODULES = sorted(VAST_DIR.rglob("*.py"))
-FORBIDDEN_ROOTS = {"kopf", "kr8s"}
+FORBIDDEN_ROOTS = {"kopf", "kubernetes"}
 MAX_LINES = 400
 
 

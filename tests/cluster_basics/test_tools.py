@@ -1,9 +1,11 @@
-"""The client tools the fixture hands out: helm (v4) and the async kr8s factory."""
+"""The client tools the fixture hands out: helm (v4) and the `kubernetes` ApiClient factory."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import kubernetes.client
 
 from envtest import Cluster
 
@@ -43,9 +45,9 @@ def test_helm_installs_and_uninstalls_a_chart(
     assert "NotFound" in gone.stderr
 
 
-async def test_kr8s_api_factory(cluster: Cluster, namespace: str) -> None:
-    api = await cluster.kr8s_api()
-    version = await api.version()
-    assert version["major"] == "1"
-    namespaces = [ns.name async for ns in api.get("namespaces")]
-    assert namespace in namespaces
+def test_api_client_factory(cluster: Cluster, namespace: str) -> None:
+    with cluster.api_client() as client:
+        version = kubernetes.client.VersionApi(client).get_code()
+        assert version.major == "1"
+        listed = kubernetes.client.CoreV1Api(client).list_namespace()
+        assert namespace in [ns.metadata.name for ns in listed.items]

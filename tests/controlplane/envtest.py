@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    import kr8s.asyncio
+    import kubernetes.client
 
 T = TypeVar("T")
 
@@ -559,7 +559,7 @@ def _b64(path: Path) -> str:
 
 
 def _kubeconfig(server: str, ca_crt: Path, user: str, user_entry: Mapping[str, str]) -> str:
-    """A kubeconfig as JSON (valid YAML, readable by kubectl, helm, kr8s and kopf)."""
+    """A kubeconfig as JSON (valid YAML, readable by kubectl, helm, kopf, `kubernetes`)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -1352,11 +1352,16 @@ class Cluster:
             path = self.work_dir / "sa" / f"{namespace}.{service_account}.kubeconfig"
         return _write_private(Path(path), json.dumps(config, indent=2) + "\n")
 
-    async def kr8s_api(self, kubeconfig: Path | str | None = None) -> kr8s.asyncio.Api:
-        """An async kr8s client for this cluster (admin unless `kubeconfig` is given)."""
-        import kr8s.asyncio
+    def api_client(self, kubeconfig: Path | str | None = None) -> kubernetes.client.ApiClient:
+        """A `kubernetes` ApiClient for this cluster (admin unless `kubeconfig` is given).
 
-        return await kr8s.asyncio.api(kubeconfig=str(kubeconfig or self.kubeconfig))
+        Synchronous, like the whole official client; close it (or use it as a context manager).
+        """
+        import kubernetes.config
+
+        return kubernetes.config.new_client_from_config(
+            config_file=str(kubeconfig or self.kubeconfig)
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 The wire contract is Vast's public API reference (https://docs.vast.ai/api) and the official
 `vastai` CLI, whose request bodies and query language the models reproduce; docs/design.md
 describes how the operator uses this package. This package is the bottom layer: it never
-imports kopf, kr8s or any other part of vast_operator.
+imports kopf, kubernetes or any other part of vast_operator.
 """
 
 from .client import DEFAULT_BASE_URL, RequestObserver, VastClient
