@@ -325,6 +325,9 @@ class FakeVast:
         self._call("create_workergroup", request)
         new_id = next(self.ids)
         self.workergroups[new_id] = Workergroup(id=new_id, **self._group_fields(request))
+        exc = self.fail.get("create_workergroup_after")  # Vast acted, the answer was lost
+        if exc is not None:
+            raise exc
         return new_id
 
     async def list_workergroups(self) -> list[Workergroup]:
