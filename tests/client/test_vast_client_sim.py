@@ -394,17 +394,16 @@ async def test_workergroup_create_list_update_delete(vast: VastClient) -> None:
         launch_args="--image vllm/vllm-openai:latest",
         search_params=query.to_search_params(),
         gpu_ram=24,
-        test_workers=2,
     )
     group_id = await vast.create_workergroup(request)
     (group,) = await vast.list_workergroups(endpoint_id=endpoint_id)
     assert group.id == group_id
-    assert group.test_workers == 2
+    assert group.gpu_ram == 24
     assert SIM_KEY not in repr(group)
 
-    await vast.update_workergroup(group_id, request.model_copy(update={"max_workers": 7}))
+    await vast.update_workergroup(group_id, request.model_copy(update={"gpu_ram": 48.0}))
     (group,) = await vast.list_workergroups(endpoint_id=endpoint_id)
-    assert group.max_workers == 7
+    assert group.gpu_ram == 48
 
     await vast.delete_workergroup(group_id)
     assert await vast.list_workergroups(endpoint_id=endpoint_id) == []

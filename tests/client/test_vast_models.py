@@ -321,6 +321,81 @@ def test_workergroup_request_appends_the_cli_default_filters() -> None:
     assert request.to_update_body(9)["autojob_id"] == 9
 
 
+DROPPED_GROUP_FIELDS = (
+    "min_load",
+    "target_util",
+    "cold_mult",
+    "cold_workers",
+    "test_workers",
+    "max_workers",
+)
+
+
+def test_workergroup_bodies_carry_what_the_cli_sends_and_nothing_it_dropped() -> None:
+    # vastai 1.9.1, vastai/api/endpoints.py: create_workergroup / update_workergroup.
+    request = WorkergroupRequest(
+        endpoint_id=5,
+        endpoint_name="llm",
+        template_hash="h",
+        template_id=3,
+        search_params="gpu_name=RTX_4090",
+        launch_args="--image x",
+        gpu_ram=24,
+    )
+    cli_create = {
+        "client_id",
+        "template_hash",
+        "template_id",
+        "search_params",
+        "launch_args",
+        "gpu_ram",
+        "endpoint_name",
+        "endpoint_id",
+        "autoscaler_instance",
+    }
+    assert set(request.to_create_body()) == cli_create
+    assert set(request.to_update_body(9)) == cli_create | {"autojob_id"}
+    for name in DROPPED_GROUP_FIELDS:
+        with pytest.raises(ValidationError):
+            WorkergroupRequest(endpoint_id=5, **{name: 1})
+
+
+def test_workergroup_requests_and_drift_ignore_the_fields_vast_no_longer_takes() -> None:
+    from vast_operator.api.endpoint import Workergroup as WorkergroupSpec
+    from vast_operator.reconcile.endpoint.rules import group_drift, group_request
+
+    spec = WorkergroupSpec(
+        name="a",
+        template_hash="h",
+        gpu_ram=24,
+        launch_args="--image x",
+        min_load=5,
+        target_util=0.5,
+        cold_mult=2,
+        cold_workers=1,
+        test_workers=4,
+        max_workers=9,
+    )
+    request = group_request(spec, 5, "llm", "h")
+    body = request.to_create_body()
+    assert not set(DROPPED_GROUP_FIELDS) & set(body)
+    # Vast echoes its own values for those fields: that is not drift.
+    echoed = Workergroup(
+        id=1,
+        endpoint_id=5,
+        template_hash="h",
+        gpu_ram=24,
+        launch_args="--image x",
+        min_load=1.0,
+        target_util=0.9,
+        cold_mult=3.0,
+        test_workers=3,
+    )
+    assert group_drift(spec, echoed, request) == []
+    changed = echoed.model_copy(update={"gpu_ram": 48, "launch_args": "--image y"})
+    assert group_drift(spec, changed, request) == ["launch_args", "gpu_ram"]
+
+
 def test_instance_ssh_keys_arrive_as_a_json_string() -> None:
     raw = json.dumps([{"id": 3, "name": "laptop", "public_key": "ssh-ed25519 AAAA x"}])
     keys = parse_ssh_keys(raw)

@@ -19,16 +19,14 @@ ENDPOINT_FIELDS = (
     "target_queue_time",
     "inactivity_timeout",
 )
+# What a workergroup request carries from the spec, and what drift compares: only fields that
+# `vastai` 1.9.1 sends for a workergroup and that Vast echoes back in `GET /autojobs/`. The spec's
+# min_load, target_util, cold_mult, cold_workers, test_workers and max_workers are ignored (the
+# CLI no longer sends them for a workergroup; they are the endpoint's settings).
 GROUP_FIELDS = (
     "template_hash",
     "launch_args",
     "gpu_ram",
-    "min_load",
-    "target_util",
-    "cold_mult",
-    "cold_workers",
-    "test_workers",
-    "max_workers",
 )
 
 

@@ -87,7 +87,10 @@ class EndpointSpec(_RequestModel):
 
 
 class Workergroup(VastModel):
-    """A workergroup ("autogroup") row (`/api/v0/autojobs/`)."""
+    """A workergroup ("autogroup") row (`/api/v0/autojobs/`).
+
+    The load fields are read for display only: `WorkergroupRequest` no longer sends them.
+    """
 
     id: int
     endpoint_id: OptInt = None
@@ -118,6 +121,12 @@ class WorkergroupRequest(_RequestModel):
     `search_params` is a CLI-syntax query string (`OfferQuery.to_search_params()` makes one);
     like the CLI, `verified=True rentable=True rented=False` is appended unless
     `default_filters=False`. It is always sent ("always required by the server").
+
+    The body follows `vastai` 1.9.1 (`vastai/api/endpoints.py`, `create_workergroup` and
+    `update_workergroup`): the autoscaling fields `min_load`, `target_util`, `cold_mult`,
+    `cold_workers`, `test_workers` and `max_workers` are no longer sent for a workergroup (they
+    are the endpoint's, `EndpointSpec`), so this model refuses them. `min_cold_load` stays: the
+    SDK's typed `WorkergroupConfig` still sends it.
     """
 
     endpoint_id: int | None = None
@@ -128,13 +137,7 @@ class WorkergroupRequest(_RequestModel):
     default_filters: bool = True
     launch_args: str | None = None
     gpu_ram: float | None = Field(default=None, ge=0, description="GB")
-    min_load: float | None = Field(default=None, ge=0)
     min_cold_load: float | None = Field(default=None, ge=0)
-    target_util: float | None = Field(default=None, ge=0, le=1)
-    cold_mult: float | None = Field(default=None, ge=0)
-    cold_workers: int | None = Field(default=None, ge=0)
-    test_workers: int | None = Field(default=None, ge=0)
-    max_workers: int | None = Field(default=None, ge=0)
     autoscaler_instance: str = "prod"
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -144,13 +147,7 @@ class WorkergroupRequest(_RequestModel):
         "template_id",
         "launch_args",
         "gpu_ram",
-        "min_load",
         "min_cold_load",
-        "target_util",
-        "cold_mult",
-        "cold_workers",
-        "test_workers",
-        "max_workers",
     )
 
     def effective_search_params(self) -> str:
