@@ -54,18 +54,26 @@ class Workergroup(CRDModel):
     launch_args: str | None = Field(
         default=None, description="Extra launch arguments for the workers.", max_length=4096
     )
-    min_load: float | None = Field(default=None, description="Minimum load to keep.", ge=0)
-    target_util: float | None = Field(
-        default=None, description="Target utilisation, 0 to 1.", ge=0, le=1
+    min_load: float | None = Field(
+        default=None, description="Deprecated and ignored; set spec.minLoad instead.", ge=0
     )
-    cold_mult: float | None = Field(default=None, description="Cold capacity multiplier.", ge=0)
+    target_util: float | None = Field(
+        default=None, description="Deprecated and ignored; set spec.targetUtil instead.", ge=0, le=1
+    )
+    cold_mult: float | None = Field(
+        default=None, description="Deprecated and ignored; set spec.coldMult instead.", ge=0
+    )
     cold_workers: int | None = Field(
-        default=None, description="Workers kept stopped and ready.", ge=0
+        default=None, description="Deprecated and ignored; set spec.coldWorkers instead.", ge=0
     )
     test_workers: int | None = Field(
-        default=None, description="Workers used to test machines.", ge=0
+        default=None,
+        description="Deprecated and ignored: Vast no longer takes it for a workergroup.",
+        ge=0,
     )
-    max_workers: int | None = Field(default=None, description="Upper bound on workers.", ge=0)
+    max_workers: int | None = Field(
+        default=None, description="Deprecated and ignored; set spec.maxWorkers instead.", ge=0
+    )
 
 
 class VastEndpointSpec(CRDModel):
