@@ -1,4 +1,4 @@
-"""One shared observer of Vast instances for all objects (DESIGN.md §2 rule 5).
+"""One shared observer of Vast instances for all objects (docs/design.md, "One poll for all").
 
 Each Vast account (API key) gets one poller. It lists every instance of the account with the
 paginated `GET /api/v1/instances/` on an interval and publishes an immutable snapshot indexed by
@@ -83,9 +83,13 @@ class InstancePoller:
         interval: float,
         on_snapshot: Callable[[Snapshot], Awaitable[None] | None] | None = None,
         clock: Callable[[], float] = time.time,
+        idle_after: float | None = None,
     ) -> None:
         self._lister = lister
         self._interval = interval
+        # Nobody asked for a snapshot for this long: stop listing (a key whose objects are all
+        # gone must not list for ever); the next `snapshot()` starts the poller again.
+        self._idle_after = idle_after if idle_after is not None else max(10 * interval, 120.0)
         self._on_snapshot = on_snapshot
         self._clock = clock
         self._snapshot: Snapshot | None = None
@@ -138,6 +142,9 @@ class InstancePoller:
                         log.exception("snapshot subscriber failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+            if self._clock() - self.last_used > self._idle_after and not self._wakeup.is_set():
+                log.debug("no object asked for a listing in %.0fs; poller stops", self._idle_after)
+                return
 
     async def snapshot(
         self, *, newer_than: float | None = None, wait_limit: float = 120.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -60,6 +61,22 @@ async def test_concurrent_readers_share_one_listing() -> None:
         newer = await poller.snapshot(newer_than=snaps[0].started_at)
         assert newer.started_at > snaps[0].started_at
         assert lister.calls == 2
+    finally:
+        await poller.stop()
+
+
+async def test_a_poller_nobody_asks_stops_listing_and_starts_again_on_demand() -> None:
+    lister = FakeLister()
+    poller = InstancePoller(lister, interval=0.02, idle_after=0.1)
+    try:
+        await poller.snapshot()
+        await asyncio.sleep(0.5)
+        stopped_at = lister.calls
+        await asyncio.sleep(0.3)
+        assert lister.calls == stopped_at  # no listing for a key whose objects are gone
+        assert stopped_at < 15
+        snap = await poller.snapshot(newer_than=time.time())
+        assert lister.calls == stopped_at + 1 and snap.by_id
     finally:
         await poller.stop()
 

@@ -286,12 +286,6 @@ async def test_an_endpoint_of_the_same_name_that_another_object_made_is_not_adop
     assert 500 not in h.vast.args("delete_endpoint")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: while a create's outcome is unknown, pick() takes any endpoint named "
-    "spec.endpointName; another object's endpoint of that name is adopted: its settings are "
-    "overwritten, its workergroups deleted as unclaimed, and deleting this object deletes it",
-)
 async def test_after_an_unknown_create_an_endpoint_of_the_same_name_made_by_another_object_is_not_adopted(  # noqa: E501
     h: Harness,
 ) -> None:

@@ -355,13 +355,6 @@ async def test_spec_state_stopped_stops_the_instance_and_running_starts_it_again
     assert h.vast.count("create_instance") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): after stop_instance the next passes (busyInterval 3s) read the "
-    "poller's older snapshot, which still shows intended_status running, so stop_instance and "
-    "its Stopping event are repeated every pass until the poller lists again (a start does "
-    "not repeat: it moves creatingSince, which makes observe ask for a newer listing)",
-)
 async def test_a_stop_is_sent_once_while_the_listing_still_shows_the_instance_running(
     h: Harness,
 ) -> None:
@@ -485,12 +478,6 @@ async def test_an_ssh_key_removed_from_the_spec_is_detached_from_the_instance(h:
     assert h.status()["attachedSshKeys"] == [ED25519_FP]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an instance adopted after a rent whose answer was lost keeps "
-    "status.attachedSshKeys of the instance it replaces (only record_rent clears them), so the "
-    "spec's SSH keys are never attached to it",
-)
 async def test_ssh_keys_are_attached_to_an_instance_adopted_after_a_lost_rent_answer(
     h: Harness,
 ) -> None:
@@ -592,13 +579,6 @@ async def test_an_instance_named_by_the_annotation_is_adopted_and_labelled_when_
     assert "Adopted" in h.events.reasons()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after an adopted instance is replaced (or lost, or expired) status.instanceId "
-    "is empty again, so observe looks up the vast.ai/instance-id annotation once more; Vast no "
-    "longer has it and every pass stops at 'instance to adopt does not exist': nothing is "
-    "rented in its place",
-)
 async def test_an_adopted_instance_that_fails_is_replaced_by_a_rental_on_another_machine(
     h: Harness,
 ) -> None:

@@ -185,12 +185,6 @@ async def test_after_an_unknown_create_a_same_named_volume_that_existed_before_i
     assert 500 in h.vast.volumes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: while a create's outcome is unknown, find() takes any volume that carries a "
-    "user-chosen spec.name; one of that name made by someone else in the settle window is "
-    "adopted, and deleting the object then deletes it",
-)
 async def test_a_same_named_volume_made_by_someone_else_while_a_create_was_unanswered_is_not_adopted(  # noqa: E501
     h: Harness,
 ) -> None:

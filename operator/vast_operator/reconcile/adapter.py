@@ -111,6 +111,7 @@ class ObjectMemory:
     """What this process remembers about one object between passes (lost on restart)."""
 
     last_intent: float | None = None
+    acted_on: int | None = None  # the resource of the last power action (stop, start)
     api_key: SecretStr | None = None  # last key that worked, so deletion outlives its Secret
     deleting: bool = False
 
@@ -147,6 +148,11 @@ class Ctx(Generic[AnySpec, StatusT]):
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.emit(self.body, "Warning" if warning else "Normal", reason, message)
+
+    def acted(self, resource_id: int) -> None:
+        """An action was sent: the next pass looks at a listing that began after it."""
+        self.memory.last_intent = self.clock()
+        self.memory.acted_on = resource_id
 
     async def intend(self, phase: str, reason: Reason, message: str, **fields: Any) -> None:
         """Record the intent to create, and write it to the API server before the Vast call.

@@ -23,10 +23,15 @@ VolumeCtx = Ctx[VastVolumeSpec, VastVolumeStatus]
 IN_USE_RECHECK = 5.0  # waiting for instances to let go: look again soon, not with backoff
 
 
+def default_name(uid: str) -> str:
+    """The Vast name of a volume whose spec names none: it carries the object's UID."""
+    return f"k8s_{uid.replace('-', '')}"
+
+
 def vast_name(spec: VastVolumeSpec | None, uid: str) -> str:
     if spec is not None and spec.name:
         return spec.name
-    return f"k8s_{uid.replace('-', '')}"
+    return default_name(uid)
 
 
 def build_volume_query(spec: VastVolumeSpec) -> VolumeOfferQuery:
@@ -60,15 +65,18 @@ def instances_using(instances: list[dict[str, Any]], volume_name: str) -> list[s
     return sorted(set(users))
 
 
-def find(rows: list[Volume], s: VastVolumeStatus, name: str) -> Volume | None:
+def find(rows: list[Volume], s: VastVolumeStatus, name: str, uid: str) -> Volume | None:
     for row in rows:
         if s.volume_id is not None and row.id == int(s.volume_id):
             return row
-    # By name only when the name is ours (it carries the UID) or we were creating it:
-    # never take over a volume of the same name that someone else made.
-    if name.startswith("k8s_") or s.creating_since or s.offer_id:
+    if name == default_name(uid):  # it carries this object's UID: nobody else makes it
+        return next((row for row in rows if row.label == name), None)
+    # A name the user chose: only while our create is in flight, and only on the machine we
+    # asked for, so that a volume of the same name that someone else made is never taken over
+    # (a name that merely looks like ours, `k8s_<another uid>`, is someone else's too).
+    if s.creating_since or s.outcome_unknown_since:
         for row in rows:
-            if row.label == name:
+            if row.label == name and (s.machine_id is None or row.machine_id == s.machine_id):
                 return row
     return None
 
@@ -106,14 +114,12 @@ class VolumeAdapter:
         s, volumes = ctx.w.s, ctx.account.volumes
         name = vast_name(ctx.spec, ctx.uid)
         since = parse_iso(s.creating_since) or parse_iso(s.observed_at)
-        if newer_than is not None:
-            since = max(since or 0.0, newer_than)
-        rows = await volumes.get(
-            newer_than=since if s.phase != Phase.AVAILABLE or newer_than else None
-        )
-        found = find(rows, s, name)
-        if found is None and s.volume_id is not None and s.phase == Phase.AVAILABLE:
-            found = find(await volumes.get(newer_than=ctx.clock() - 0.001), s, name)
+        rows = await volumes.get(newer_than=since if s.phase != Phase.AVAILABLE else None)
+        found = find(rows, s, name, ctx.uid)
+        if found is None and (s.volume_id is not None or newer_than is not None):
+            # Absence needs a listing that began now (and after the loop's last intent).
+            fresh = max(ctx.clock() - 0.001, newer_than or 0.0)
+            found = find(await volumes.get(newer_than=fresh), s, name, ctx.uid)
         return Observation(found)
 
     async def absent(self, ctx: VolumeCtx, observation: Observation[Volume]) -> float | None:
@@ -127,19 +133,26 @@ class VolumeAdapter:
 
     async def create(self, ctx: VolumeCtx) -> CreateResult[Volume]:
         spec, w, account = ctx.spec, ctx.w, ctx.account
+        name = vast_name(spec, ctx.uid)
+        rows = await account.volumes.get(newer_than=ctx.clock() - 0.001)
+        if any(row.label == name for row in rows):
+            msg = f"a Vast volume named {name} already exists and is not this object's"
+            w.phase(Phase.PENDING, Reason.NAME_TAKEN, msg)
+            w.synced(False, Reason.NAME_TAKEN, msg)
+            return CreateResult(ctx.tuning.idle_interval)
         offers = await offers_for(account, spec)
         if not offers:
             msg = "no volume offer matches spec.offer with enough free space"
             w.phase(Phase.PENDING, Reason.NO_MATCHING_OFFER, msg)
             w.synced(True)
             return CreateResult(ctx.tuning.no_offer_interval)
-        name = vast_name(spec, ctx.uid)
         for offer in offers[:3]:
             await ctx.intend(
                 Phase.CREATING,
                 Reason.CREATING,
                 f"creating a {spec.size} GB volume on machine {offer.machine_id}",
                 offer_id=offer.id,
+                machine_id=offer.machine_id,
             )
             try:
                 created = await account.client.create_volume(offer.id, spec.size, name)
@@ -196,7 +209,8 @@ class VolumeAdapter:
             w.phase(Phase.DELETING, Reason.IN_USE, msg)
             return DeleteResult(False, Reason.IN_USE, msg, wait_seconds=IN_USE_RECHECK)
         since = max(ctx.clock() - 0.001, newer_than or 0.0)
-        found = find(await account.volumes.get(newer_than=since), w.s, vast_name(ctx.spec, ctx.uid))
+        name = vast_name(ctx.spec, ctx.uid)
+        found = find(await account.volumes.get(newer_than=since), w.s, name, ctx.uid)
         if found is None:
             return DeleteResult(True, Reason.NEVER_CREATED, "nothing on Vast")
         if found.instance_ids:

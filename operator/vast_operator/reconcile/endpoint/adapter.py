@@ -36,10 +36,12 @@ async def find(
     account: Account, s: VastEndpointStatus, name: str, now: float, newer_than: float | None
 ) -> Endpoint | None:
     """Our endpoint: by the id in status, else by name. The shared listing (one per poll
-    interval for all objects) is enough to see it; to decide it is absent, list afresh."""
-    found = pick(await account.endpoints.get(newer_than=newer_than), s, name)
-    if found is None and newer_than is None:
-        found = pick(await account.endpoints.get(newer_than=now - 0.001), s, name)
+    interval for all objects) is enough to see it; to decide it is absent, list afresh (and
+    after `newer_than`, the loop's last intent or settle window)."""
+    found = pick(await account.endpoints.get(), s, name)
+    if found is None:
+        fresh = max(now - 0.001, newer_than or 0.0)
+        found = pick(await account.endpoints.get(newer_than=fresh), s, name)
     return found
 
 
@@ -72,6 +74,12 @@ class EndpointAdapter:
     async def create(self, ctx: EndpointCtx) -> CreateResult[Endpoint]:
         s, account = ctx.w.s, ctx.account
         name = ctx.spec.endpoint_name
+        rows = await account.endpoints.get(newer_than=ctx.clock() - 0.001)
+        if any(row.endpoint_name == name for row in rows):
+            msg = f"a Vast endpoint named {name} already exists and is not this object's"
+            ctx.w.phase(Phase.PENDING, Reason.NAME_TAKEN, msg)
+            ctx.w.synced(False, Reason.NAME_TAKEN, msg)
+            return CreateResult(ctx.tuning.idle_interval)
         await ctx.intend(Phase.CREATING, Reason.CREATING, f"creating endpoint {name}")
         try:
             endpoint_id = await account.client.create_endpoint(endpoint_request(ctx.spec))

@@ -84,7 +84,8 @@ class InstanceAdapter:
         s, client = ctx.w.s, ctx.account.client
         annotations = ctx.body["metadata"].get("annotations") or {}
         adopt = annotations.get(ANNOTATION_INSTANCE_ID)
-        if adopt and s.instance_id is None and str(adopt).isdigit():
+        retired = set(s.retired_instance_ids or [])
+        if adopt and s.instance_id is None and str(adopt).isdigit() and int(adopt) not in retired:
             refused = await self._adopt(ctx, int(adopt))
             if refused is not None:
                 return refused

@@ -54,6 +54,7 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         s.observed_at = iso(now)
         s.attempts = max(int(s.attempts or 0), 1)
         s.creating_since = s.creating_since or iso(now)
+        s.attached_ssh_keys = None  # keys attached to an earlier instance are not on this one
     mirror(ctx, inst)
 
     boot_timeout = parse_duration(spec.placement.boot_timeout).total_seconds()
@@ -112,13 +113,17 @@ async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
     """Stop or start the instance to match spec.state; a delay when a call was made."""
     client = ctx.account.client
     if ctx.spec.state == "Stopped" and inst.intended_status != "stopped":
+        if ctx.w.s.phase == Phase.STOPPING and ctx.memory.acted_on == inst.id:
+            return ctx.tuning.busy_interval  # asked already: wait for a listing to show it
         await client.stop_instance(inst.id)
+        ctx.acted(inst.id)
         ctx.event("Stopping", f"stopping instance {inst.id} (spec.state Stopped)")
         ctx.w.phase(Phase.STOPPING, Reason.STOPPING, f"stopping instance {inst.id}")
         ctx.w.synced(True)
         return ctx.tuning.busy_interval
     if ctx.spec.state == "Running" and inst.intended_status == "stopped":
         await client.start_instance(inst.id)
+        ctx.acted(inst.id)
         ctx.event("Starting", f"starting instance {inst.id} (spec.state Running)")
         ctx.w.s.creating_since = iso(ctx.clock())
         ctx.w.phase(Phase.LOADING, Reason.LOADING, f"starting instance {inst.id}")
