@@ -146,7 +146,16 @@ def test_an_offer_with_numbers_as_strings_parses() -> None:
 
 @pytest.mark.parametrize(
     ("geolocation", "code"),
-    [("Washington, US", "US"), ("CA", "CA"), ("California, United States", None), (None, None)],
+    [
+        ("Washington, US", "US"),
+        ("CA", "CA"),
+        ("California, United States", "US"),  # the form Vast's own documents show
+        ("Bavaria,  germany ", "DE"),
+        ("Seoul, Korea, Republic of", "KR"),
+        ("United Kingdom", "GB"),
+        ("Somewhere, Atlantis", None),  # a country we do not know: unknown, not a mismatch
+        (None, None),
+    ],
 )
 def test_country_code_is_parsed_defensively(geolocation: str | None, code: str | None) -> None:
     assert Offer(id=1, geolocation=geolocation).country_code == code

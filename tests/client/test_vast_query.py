@@ -160,3 +160,35 @@ def test_volume_offers_are_rechecked_too() -> None:
     offer = VolumeOffer(id=1, disk_space=100.0, verification="verified")
     assert offer_matches(offer, VolumeOfferQuery().where("disk_space", "gte", 50))
     assert not offer_matches(offer, VolumeOfferQuery().where("disk_space", "gte", 500))
+
+
+LONG_FORM = Offer.model_validate({"id": 2, "geolocation": "California, United States"})
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "kept"),
+    [
+        ("in", ["US", "CA"], True),
+        ("eq", "US", True),
+        ("eq", "United States", True),
+        ("in", ["United States of America"], True),
+        ("eq", "California, United States", True),
+        ("in", ["CA", "DE"], False),  # CA is Canada, not California
+        ("notin", ["US"], False),
+        ("neq", "United States", False),
+        ("notin", ["DE"], True),
+    ],
+)
+def test_the_long_geolocation_form_is_matched_by_country(
+    op: str, value: object, kept: bool
+) -> None:
+    query = OfferQuery.bare().where("geolocation", op, value)  # type: ignore[arg-type]
+    assert offer_matches(LONG_FORM, query) is kept
+
+
+def test_an_offer_is_never_dropped_for_a_geolocation_it_cannot_read() -> None:
+    unknown = Offer.model_validate({"id": 3, "geolocation": "Somewhere, Atlantis"})
+    assert offer_matches(unknown, OfferQuery.bare().where("geolocation", "in", ["US"]))
+    assert offer_matches(unknown, OfferQuery.bare().where("geolocation", "notin", ["US"]))
+    # A query value that names no country (the docs' `us-west`) cannot be checked either.
+    assert offer_matches(OFFER, OfferQuery.bare().where("geolocation", "in", ["us-west"]))

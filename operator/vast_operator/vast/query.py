@@ -268,27 +268,42 @@ def _offer_value(offer: Offer | VolumeOffer, name: str) -> Any:
     return (offer.model_extra or {}).get(name)
 
 
+_GEO_OPS = frozenset({"eq", "neq", "in", "notin"})
+
+
+def _geo_ok(actual: str, op: str, expected: Any) -> bool:
+    """A `geolocation` condition: the offer's country against codes or country names.
+
+    `"Washington, US"` and `"California, United States"` both are ``US``, and so are the query
+    values `"US"` and `"United States"`; the full text also matches itself. When either side
+    names no country we know, the condition cannot be checked and rejects nothing.
+    """
+    values = list(expected) if op in ("in", "notin") else [expected]
+    code = country_code(actual)
+    codes = [country_code(v) if isinstance(v, str) else None for v in values]
+    pairs = zip(values, codes, strict=True)
+    hit = any(_equal(actual, v) or (code is not None and code == c) for v, c in pairs)
+    if op in ("neq", "notin"):
+        return not hit
+    return hit or code is None or None in codes
+
+
 def offer_matches(offer: Offer | VolumeOffer, query: _ConditionQuery) -> bool:
     """True when `offer` satisfies every condition of `query` that it carries data for.
 
     A field the offer does not report (None) cannot be checked and does not reject the offer:
-    Vast does not return every filter field (e.g. `verified`). `geolocation` matches
-    either the full text or its trailing country code (`"Washington, US"` matches `"US"`).
+    Vast does not return every filter field (e.g. `verified`). `geolocation` compares
+    countries, whether written as codes or names (`_geo_ok`).
     """
     for name, ops in query.conditions.items():
         actual = _offer_value(offer, name)
         if actual is None:
             continue
-        candidates = [actual]
-        if name == "geolocation" and isinstance(actual, str):
-            code = country_code(actual)
-            if code is not None:
-                candidates.append(code)
         for op, expected in ops.items():
-            if op in ("neq", "notin"):
-                ok = all(_compare(value, op, expected) for value in candidates)
+            if name == "geolocation" and isinstance(actual, str) and op in _GEO_OPS:
+                ok = _geo_ok(actual, op, expected)
             else:
-                ok = any(_compare(value, op, expected) for value in candidates)
+                ok = _compare(actual, op, expected)
             if not ok:
                 return False
     return True

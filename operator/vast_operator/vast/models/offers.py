@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .base import OptBool, OptFloat, OptInt, OptSecret, OptStr, StrippedStr, VastModel
+from .geo import country_code
 
 __all__ = [
     "CreateInstanceRequest",
@@ -16,16 +16,6 @@ __all__ = [
     "Runtype",
     "country_code",
 ]
-
-_COUNTRY_CODE = re.compile(r"(?:^|[,\s])([A-Z]{2})\s*$")
-
-
-def country_code(geolocation: str | None) -> str | None:
-    """The two-letter country code at the end of a Vast geolocation (`"Washington, US"`)."""
-    if not geolocation:
-        return None
-    match = _COUNTRY_CODE.search(geolocation.strip())
-    return match.group(1) if match else None
 
 
 class Offer(VastModel):
