@@ -139,6 +139,9 @@ class EndpointAdapter:
                 await client.delete_template(recorded.template_hash, missing_ok=True)
         account.endpoints.invalidate()
         account.workergroups.invalidate()
-        if await client.get_endpoint(found.id) is not None:
+        # Gone means absent from a listing begun after the delete (`GET /endptjobs/`, the route
+        # Vast documents): an answer about the one endpoint can be a 404 for the route itself.
+        listed = await account.endpoints.get(newer_than=ctx.clock() - 0.001)
+        if any(row.id == found.id for row in listed):
             return DeleteResult(False, Reason.DELETING, f"Vast still has endpoint {found.id}")
         return DeleteResult(True, Reason.DESTROYED, f"deleted endpoint {found.id}")

@@ -11,6 +11,13 @@ from .transport import Transport, _created_id, _field, _Mode
 __all__ = ["EndpointsAPI"]
 
 _NO_ENDPOINTS = re.compile(r"no endpoints? .*found|no workergroups? .*found", re.IGNORECASE)
+# How Vast says the endpoint to delete is not there: `400 {"error": "invalid_args", "msg":
+# "Routegroup not found for user"}` (docs, delete_endpoint), also as a 200 with "success": false
+# (the shape the CLI's `show_endpoints` handles); a 404 counts too.
+_ENDPOINT_GONE = re.compile(
+    r"(routegroup|endpoint ?group|endpoint|endptjob)s? not found|not found for user|no such",
+    re.IGNORECASE,
+)
 
 
 class EndpointsAPI(Transport):
@@ -61,7 +68,12 @@ class EndpointsAPI(Transport):
         )
 
     async def delete_endpoint(self, endpoint_id: int, *, missing_ok: bool = True) -> None:
-        """`DELETE /api/v0/endptjobs/{id}/` (Vast deletes its workergroups too)."""
+        """`DELETE /api/v0/endptjobs/{id}/` (Vast deletes its workergroups too).
+
+        With `missing_ok`, Vast's answers for an endpoint that is not there ("Routegroup not
+        found for user", as a 400 or as a 200 with `success: false`, or a 404) are success;
+        without it they raise `NotFoundError`. Confirm a deletion by listing endpoints.
+        """
         try:
             await self._request(
                 "DELETE",
@@ -73,6 +85,13 @@ class EndpointsAPI(Transport):
         except NotFoundError:
             if not missing_ok:
                 raise
+        except PermanentError as exc:
+            if not _ENDPOINT_GONE.search(exc.message):
+                raise
+            if not missing_ok:
+                raise NotFoundError(
+                    exc.message, status=exc.status, code=exc.code, route=exc.route
+                ) from exc
 
     # --- workergroups (the CLI's `/autojobs/` routes) ----------------------------------------
 
