@@ -17,7 +17,8 @@ from .kube import Kube
 from .metrics import Metrics
 from .poller import Snapshot, uid_from_label
 from .reconcile.adapter import Tuning
-from .reconcile.kinds import adapters
+from .reconcile.credentials import SecretGuard
+from .reconcile.kinds import PLURALS, adapters
 from .reconcile.loop import ManagedLoop
 from .vast.ratelimit import RateLimiter
 
@@ -61,6 +62,7 @@ class OperatorContext:
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
             allow_adoption=settings.allow_adoption,
         )
+        self.secret_guard = SecretGuard(kube, PLURALS)
         self._loops: dict[str, ManagedLoop[Any, Any, Any]] = {
             adapter.plural: ManagedLoop(
                 adapter,
@@ -70,6 +72,7 @@ class OperatorContext:
                 settings.api_key,
                 self.tuning,
                 on_unexpected=self.metrics.reconcile_errors.labels(kind=adapter.plural).inc,
+                guard=self.secret_guard,
             )
             for adapter in adapters(on_replace=self.metrics.replacements.inc)
         }

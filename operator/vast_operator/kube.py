@@ -35,6 +35,23 @@ class KubeError(Exception):
     """A Kubernetes API call failed (message never holds secret values)."""
 
 
+class ForeignSecret(KubeError):
+    """A Secret the operator was asked to write exists and was not made by it for this object."""
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "vast-operator"}
+
+
+def owned_by(secret: dict[str, Any], uid: str) -> bool:
+    """True when the operator made this Secret for the object with this UID."""
+    meta = secret.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    owners = meta.get("ownerReferences") or []
+    return labels.get("app.kubernetes.io/managed-by") == "vast-operator" and any(
+        o.get("uid") == uid for o in owners
+    )
+
+
 class Kube(Protocol):
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
@@ -53,6 +70,10 @@ class Kube(Protocol):
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]: ...
+
+    async def set_secret_finalizer(
+        self, namespace: str, name: str, finalizer: str, present: bool
+    ) -> bool: ...
 
 
 def load_configuration() -> kubernetes.client.Configuration:
@@ -207,12 +228,17 @@ class ClientKube:
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "labels": {"app.kubernetes.io/managed-by": "vast-operator"},
+                "labels": dict(MANAGED_BY),
                 "ownerReferences": [owner],
             },
             "stringData": data,
         }
         existing = await self._read_secret(namespace, name)
+        if existing is not None and not owned_by(existing, str(owner.get("uid"))):
+            raise ForeignSecret(
+                f"Secret {namespace}/{name} exists and was not created by vast-operator for "
+                "this object; the operator writes only Secrets it created (choose another name)"
+            )
         if existing is None:
             await self._call(
                 f"POST /api/v1/namespaces/{namespace}/secrets",
@@ -231,6 +257,37 @@ class ClientKube:
                 secrets=data.values(),
                 _content_type=MERGE_PATCH,
             )
+
+    async def set_secret_finalizer(
+        self, namespace: str, name: str, finalizer: str, present: bool
+    ) -> bool:
+        """Add or remove a finalizer on a Secret; False when the Secret does not exist.
+
+        The patch carries the resourceVersion it was computed from, so a concurrent change of
+        the finalizers makes it fail (and the caller tries again) instead of undoing that change.
+        """
+        secret = await self._read_secret(namespace, name)
+        if secret is None:
+            return False
+        meta = secret.get("metadata") or {}
+        finalizers = list(meta.get("finalizers") or [])
+        if (finalizer in finalizers) == present:
+            return True
+        finalizers = (
+            [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
+        )
+        patch = {
+            "metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}
+        }
+        await self._call(
+            f"PATCH /api/v1/namespaces/{namespace}/secrets/{name}",
+            self._core.patch_namespaced_secret,
+            name,
+            namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+        return True
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         answer = await self._call(

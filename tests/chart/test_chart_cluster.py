@@ -66,7 +66,7 @@ def _needed(prefix: str = "") -> list[str]:
             checks.append(f"{verb} {kind}.vast.ai{prefix}")
         for verb in ("get", "patch", "update"):
             checks.append(f"{verb} {kind}.vast.ai --subresource=status{prefix}")
-    for verb in ("get", "create", "patch", "update", "delete"):
+    for verb in ("get", "create", "patch"):
         checks.append(f"{verb} secrets{prefix}")
     for verb in ("create", "patch"):
         checks.append(f"{verb} events{prefix}")
@@ -82,6 +82,8 @@ FORBIDDEN = [
     "delete vastendpoints.vast.ai",
     "list secrets",
     "watch secrets",
+    "update secrets",
+    "delete secrets",
     "list pods",
     "create pods",
     "get configmaps",

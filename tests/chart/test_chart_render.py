@@ -117,7 +117,7 @@ def test_cluster_rbac_is_least_privilege(render: Render) -> None:
         ("vast.ai", "vastinstances/status"): ["get", "patch", "update"],
         ("vast.ai", "vastvolumes/status"): ["get", "patch", "update"],
         ("vast.ai", "vastendpoints/status"): ["get", "patch", "update"],
-        ("", "secrets"): sorted(["get", "create", "patch", "update", "delete"]),
+        ("", "secrets"): sorted(["get", "create", "patch"]),
         ("", "events"): ["create", "patch"],
         ("events.k8s.io", "events"): ["create", "patch"],
         ("", "namespaces"): ["list", "watch"],

@@ -98,6 +98,7 @@ class FakeKube:
         self.applied: list[tuple[str, str, dict[str, str]]] = []
         self.status_patches: list[dict[str, Any]] = []
         self.fail_patch: Exception | None = None
+        self.secret_finalizers: dict[tuple[str, str], set[str]] = {}
 
     def add(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]
@@ -127,6 +128,18 @@ class FakeKube:
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         obj = self.objects.get((plural, namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
+
+    async def set_secret_finalizer(
+        self, namespace: str, name: str, finalizer: str, present: bool
+    ) -> bool:
+        if (namespace, name) not in self.secrets:
+            return False
+        held = self.secret_finalizers.setdefault((namespace, name), set())
+        if present:
+            held.add(finalizer)
+        else:
+            held.discard(finalizer)
+        return True
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         return [

@@ -23,7 +23,7 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from vast_operator.kube import ClientKube, KubeError
+from vast_operator.kube import ClientKube, ForeignSecret, KubeError
 
 STATUS_PATH = "/apis/vast.ai/v1alpha1/namespaces/ns/vastinstances/x/status"
 OBJECT_PATH = "/apis/vast.ai/v1alpha1/namespaces/ns/vastinstances/x"
@@ -135,11 +135,16 @@ async def kube(server: FakeApiServer) -> AsyncIterator[ClientKube]:
         client.close()
 
 
-def _secret(data: dict[str, str]) -> dict[str, Any]:
+def _secret(data: dict[str, str], *, ours: bool = True) -> dict[str, Any]:
+    """A Secret as the API server returns it; `ours`: made by the operator for OWNER."""
+    meta: dict[str, Any] = {"name": "conn", "namespace": "ns"}
+    if ours:
+        meta["labels"] = {"app.kubernetes.io/managed-by": "vast-operator"}
+        meta["ownerReferences"] = [OWNER]
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "conn", "namespace": "ns"},
+        "metadata": meta,
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
@@ -268,6 +273,17 @@ async def test_apply_secret_patches_only_when_the_data_differ(
     (request,) = server.made("PATCH", SECRET_PATH)
     assert request.content_type == "application/merge-patch+json"
     assert request.body == {"stringData": {"host": "h2", "port": "22"}, "data": None}
+
+
+async def test_a_secret_the_operator_did_not_create_is_never_written(
+    server: FakeApiServer, kube: ClientKube
+) -> None:
+    server.answer("GET", SECRET_PATH, _secret({"api-key": "the tenant's vast key"}, ours=False))
+    server.answer("PATCH", SECRET_PATH, {})
+    with pytest.raises(ForeignSecret) as refused:
+        await kube.apply_secret("ns", "conn", {"host": "h2", "port": "22"}, OWNER)
+    assert not server.made("PATCH", SECRET_PATH)
+    assert "not created by vast-operator" in str(refused.value)
 
 
 def _rendered(exc: BaseException) -> str:

@@ -254,3 +254,39 @@ async def test_the_operator_wide_cap_is_enough(h: Harness) -> None:
     h.add(obj(spec=body))
     await h.reconcile()
     assert h.vast.count("create_instance") == 1
+
+
+# --- 6. teardown never wedges when the credentials Secret goes first --------------------
+
+
+async def test_a_credentials_secret_in_use_keeps_its_finalizer_until_its_last_user_is_gone(
+    h: Harness,
+) -> None:
+    from vast_operator.reconcile.credentials import SECRET_IN_USE, SecretGuard
+
+    h.loop.guard = SecretGuard(h.kube, (PLURAL,))
+    h.kube.secrets[("ns", "vast")] = {"api-key": "own-key"}
+    h.add(obj("a", spec=spec(credentialsRef={"name": "vast"})))
+    h.add(obj("b", spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile("a")
+    await h.reconcile("b")
+    assert h.kube.secret_finalizers[("ns", "vast")] == {SECRET_IN_USE}
+    assert h.status("a")["credentialsSecret"] == "vast"
+    assert (await h.delete("a")).done
+    assert h.kube.secret_finalizers[("ns", "vast")] == {SECRET_IN_USE}  # b still needs it
+    assert (await h.delete("b")).done
+    assert h.kube.secret_finalizers[("ns", "vast")] == set()
+
+
+async def test_switching_to_another_secret_releases_the_first_one(h: Harness) -> None:
+    from vast_operator.reconcile.credentials import SecretGuard
+
+    h.loop.guard = SecretGuard(h.kube, (PLURAL,))
+    h.kube.secrets[("ns", "old")] = {"api-key": "same-key"}
+    h.kube.secrets[("ns", "new")] = {"api-key": "same-key"}
+    h.add(obj(spec=spec(credentialsRef={"name": "old"})))
+    await h.reconcile()
+    h.kube.objects[(PLURAL, "ns", "x")]["spec"]["credentialsRef"] = {"name": "new"}
+    await h.reconcile()
+    assert h.kube.secret_finalizers[("ns", "old")] == set()
+    assert h.kube.secret_finalizers[("ns", "new")]

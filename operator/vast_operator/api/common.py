@@ -128,6 +128,11 @@ class ManagedStatus(StatusModel):
         description="A create call failed without a clear answer at this time; no new create "
         "until Vast had time to act on it.",
     )
+    credentials_secret: str | None = Field(
+        default=None,
+        description="The Secret (spec.credentialsRef) whose key this object uses; the operator "
+        "keeps the finalizer vast.ai/credentials-in-use on it until the object is gone.",
+    )
     account_fingerprint: str | None = Field(
         default=None,
         description="The Vast account this object's resources live on: a SHA-256 prefix of its "

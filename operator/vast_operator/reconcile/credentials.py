@@ -39,3 +39,40 @@ async def resolve_api_key(
             f"Secret {namespace}/{ref.name} does not exist or has no key {ref.key!r}"
         )
     return SecretStr(value.strip())
+
+
+SECRET_IN_USE = "vast.ai/credentials-in-use"
+
+
+class SecretGuard:
+    """Keeps a finalizer on each credentials Secret while objects use it.
+
+    Deleting a namespace deletes its Secrets and objects together. Without the finalizer the
+    key could be gone before the objects' deletions ran, and an operator that restarted then
+    could never reach the account to destroy what is rented. With it, the Secret stays
+    readable (Terminating) until the last object that uses it has finished its deletion.
+    """
+
+    def __init__(self, kube: Kube, plurals: tuple[str, ...]) -> None:
+        self.kube = kube
+        self.plurals = plurals
+        self._protected: set[tuple[str, str]] = set()
+        self._finished: set[str] = set()  # objects whose deletion this process completed
+
+    async def protect(self, namespace: str, name: str) -> None:
+        if (namespace, name) in self._protected:
+            return
+        if await self.kube.set_secret_finalizer(namespace, name, SECRET_IN_USE, True):
+            self._protected.add((namespace, name))
+
+    async def release_if_unused(self, namespace: str, name: str, leaving_uid: str) -> None:
+        """Drop the finalizer unless another object of the namespace still uses the Secret."""
+        self._finished.add(leaving_uid)
+        for plural in self.plurals:
+            for obj in await self.kube.list_objects(plural, namespace):
+                uid = str((obj.get("metadata") or {}).get("uid"))
+                ref = credentials_ref_of(obj)
+                if uid not in self._finished and ref is not None and ref.name == name:
+                    return
+        await self.kube.set_secret_finalizer(namespace, name, SECRET_IN_USE, False)
+        self._protected.discard((namespace, name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from ..kube import ForeignSecret
 from ..poller import SnapshotUnavailable
 from ..vast import errors as verr
 from .conditions import Reason
@@ -32,6 +33,7 @@ ERROR_DELAYS: dict[Reason, float] = {
     Reason.INVALID_SPEC: 600.0,
     Reason.RECONCILE_ERROR: 30.0,
     Reason.ACCOUNT_CHANGED: 60.0,
+    Reason.SECRET_NOT_OWNED: 120.0,
 }
 DEFAULT_ERROR_DELAY = 30.0
 # Deletion retries: 2 s doubling per retry, capped, with ±20 % jitter.
@@ -43,6 +45,8 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
     """The Synced reason and a message (free of secrets) for an error of a pass."""
     if isinstance(exc, SnapshotUnavailable) and exc.error is not None:
         exc = exc.error
+    if isinstance(exc, ForeignSecret):
+        return Reason.SECRET_NOT_OWNED, str(exc)
     if isinstance(exc, AccountChanged):
         return Reason.ACCOUNT_CHANGED, str(exc)
     if isinstance(exc, CredentialsMissing):

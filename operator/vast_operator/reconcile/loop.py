@@ -34,7 +34,7 @@ from .adapter import (
     Tuning,
 )
 from .conditions import Reason
-from .credentials import credentials_ref_of, resolve_api_key
+from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
 from .errors import AccountChanged, CredentialsMissing, classify, delay_for
 from .status import StatusWriter
 from .timefmt import iso, parse_iso
@@ -79,7 +79,9 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         tuning: Tuning,
         clock: Callable[[], float] = time.time,
         on_unexpected: Callable[[], None] | None = None,
+        guard: SecretGuard | None = None,
     ) -> None:
+        self.guard = guard
         self.adapter = adapter
         self.accounts = accounts
         self.kube = kube
@@ -139,7 +141,22 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
                 )
         mem.api_key = key
         w.s.account_fingerprint = fingerprint(key)
+        await self._guard_secret(body, w, ref.name if ref is not None else None)
         return self.accounts.get(key)
+
+    async def _guard_secret(
+        self, body: Mapping[str, Any], w: StatusWriter[StatusT], name: str | None
+    ) -> None:
+        """The Secret in use keeps our finalizer; one no longer used is released."""
+        if self.guard is None or body["metadata"].get("deletionTimestamp"):
+            return
+        namespace, uid = str(body["metadata"]["namespace"]), str(body["metadata"]["uid"])
+        previous = w.s.credentials_secret
+        if name is not None:
+            await self.guard.protect(namespace, name)
+        if previous is not None and previous != name:
+            await self.guard.release_if_unused(namespace, previous, uid)
+        w.s.credentials_secret = name
 
     def _holds_something(self, status: ManagedStatus) -> bool:
         """Something may be rented: an external id, or a create that may still land."""
@@ -304,6 +321,18 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             await w.flush()
         except Exception:
             log.debug("status write during deletion failed", exc_info=True)
+        if result.done and self.guard is not None and w.s.credentials_secret:
+            try:
+                await self.guard.release_if_unused(
+                    str(meta["namespace"]), w.s.credentials_secret, str(meta["uid"])
+                )
+            except Exception as exc:  # the Secret stays protected: try the deletion again
+                _, message = classify(exc)
+                result = DeleteResult(
+                    False,
+                    Reason.DELETE_FAILED,
+                    f"could not release the credentials Secret: {message}",
+                )
         if result.done:
             if result.reason == Reason.DESTROYED:
                 self.events(body, "Normal", Reason.DESTROYED, result.message)
