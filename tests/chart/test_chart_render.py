@@ -327,6 +327,14 @@ def test_crd_switches(render: Render) -> None:
             "vast.existingSecret and vast.apiKey are both set",
         ),
         (["--set", "peering.enabled=true"], "needs kopf's peering CRDs"),
+        (
+            ["--set", "simulator.enabled=true", "--set", "vast.existingSecret=real-vast-key"],
+            "a real Vast key must never be sent to the simulator",
+        ),
+        (
+            ["--set", "simulator.enabled=true", "--set", "vast.apiKey=real"],
+            "a real Vast key must never be sent to the simulator",
+        ),
     ],
 )
 def test_bad_values_are_rejected_readably(helm_bin: Path, values: list[str], message: str) -> None:

@@ -96,6 +96,9 @@ Cross-field checks the JSON schema cannot phrase readably.
 {{- if and .Values.vast.existingSecret .Values.vast.apiKey }}
 {{- fail "vast.existingSecret and vast.apiKey are both set: choose one (the existing Secret, or a key the chart turns into a Secret)." }}
 {{- end }}
+{{- if and .Values.simulator.enabled (not .Values.vast.url) (or .Values.vast.existingSecret .Values.vast.apiKey) }}
+{{- fail "simulator.enabled points the operator at the in-cluster simulator, but vast.existingSecret or vast.apiKey is set: a real Vast key must never be sent to the simulator. Unset them (the simulator's own simulator.apiKey is used), or set vast.url to the real API and simulator.enabled=false." }}
+{{- end }}
 {{- if and .Values.peering.enabled .Values.peering.create (not .Values.watchNamespaces) (not (.Capabilities.APIVersions.Has "kopf.dev/v1/ClusterKopfPeering")) }}
 {{- fail "peering.enabled with peering.create needs kopf's peering CRDs (kopf.dev/v1 ClusterKopfPeering, KopfPeering) in the cluster: install them first (see docs/helm.md), or set peering.create=false and create the peering object yourself. With `helm template`, pass --api-versions kopf.dev/v1/ClusterKopfPeering." }}
 {{- end }}
