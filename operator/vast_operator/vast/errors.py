@@ -15,17 +15,24 @@ What to do with each class:
 - `OfferUnavailableError`: the offer was taken; pick the next offer at once.
 - `InsufficientCreditError`: the account cannot pay; report it and wait.
 - `RateLimitedError`: Vast said "too frequent" and our retries ran out; back off and retry later.
+- `SearchQuotaExceededError` (a `RateLimitedError`): the account's daily search quota is spent;
+  no search succeeds before `reset_at` (epoch seconds), so do not retry before then.
 - `TransientError`: 5xx, timeout, dropped connection; retry later.
 - `CreateOutcomeUnknownError`: a create call failed in a way that may still have allocated; look
   for the labelled resource before creating again.
 - `PermanentError`: Vast rejected the request (other 4xx); fix the input.
+
+`retry_after` (on any class) is the wait in seconds that Vast asked for in a `Retry-After` header
+of a 429 or 503, when it sent one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "OfferUnavailableError",
     "PermanentError",
     "RateLimitedError",
+    "SearchQuotaExceededError",
     "TransientError",
     "UnexpectedResponseError",
     "VastError",
@@ -70,6 +78,7 @@ class VastError(Exception):
         route: the route template, e.g. ``PUT /api/v0/asks/{id}/`` (never a concrete URL).
         new_contract: for create calls, the instance id Vast reported despite the error; the
             caller must destroy it (design rule 1).
+        retry_after: seconds Vast asked the caller to wait (`Retry-After`), or None.
     """
 
     retryable: ClassVar[bool] = False
@@ -83,6 +92,7 @@ class VastError(Exception):
         code: str | None = None,
         route: str = "",
         new_contract: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -90,6 +100,7 @@ class VastError(Exception):
         self.code = code
         self.route = route
         self.new_contract = new_contract
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         head = " ".join(part for part in (self.route, _status_text(self.status), self.code) if part)
@@ -102,13 +113,16 @@ class VastError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        kwargs = {
+        return (_rebuild, (type(self), self.message, self._kwargs()))
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
             "status": self.status,
             "code": self.code,
             "route": self.route,
             "new_contract": self.new_contract,
+            "retry_after": self.retry_after,
         }
-        return (_rebuild, (type(self), self.message, kwargs))
 
 
 def _rebuild(cls: type[VastError], message: str, kwargs: dict[str, Any]) -> VastError:
@@ -150,6 +164,25 @@ class RateLimitedError(VastError):
     outcome = "rate_limited"
 
 
+class SearchQuotaExceededError(RateLimitedError):
+    """HTTP 429 ``search_quota_exceeded``: the account's daily search quota is spent.
+
+    Vast's CLI never retries it: the quota only comes back at `reset_at` (epoch seconds, from
+    the ``X-RateLimit-Reset`` header, else the next UTC midnight). The client refuses further
+    calls of that route for the key until then without sending them. `retryable` is False.
+    """
+
+    retryable = False
+    outcome = "search_quota_exceeded"
+
+    def __init__(self, message: str, *, reset_at: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "reset_at": self.reset_at}
+
+
 class TransientError(VastError):
     """5xx, timeout, reset or protocol error: the same call may succeed later."""
 
@@ -187,6 +220,8 @@ class UnexpectedResponseError(PermanentError):
     outcome = "unexpected_response"
 
 
+SEARCH_QUOTA_CODE = "search_quota_exceeded"
+_DAY = 86400.0
 _NOT_FOUND_CODES = frozenset(
     {"no_such_instance", "not_found", "no_such_volume", "no_such_workergroup", "no_such_ssh_key"}
 )
@@ -220,18 +255,50 @@ def parse_error_body(body: bytes | str) -> tuple[str | None, str, dict[str, Any]
     return None, text.strip(), None
 
 
+def quota_reset_at(headers: Mapping[str, str] | None, now: float) -> float:
+    """When a spent daily search quota comes back, in epoch seconds.
+
+    Vast's CLI (1.9.1, `with_quota_reset`) reads ``X-RateLimit-Reset`` as epoch seconds; a
+    value too small to be one (before 2001) is taken as seconds from now. Without a usable
+    header the quota resets at the next UTC midnight, as the CLI says.
+    """
+    raw = header(headers, "X-RateLimit-Reset")
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value):
+        return value if value >= 1e9 else now + max(0.0, value)
+    return (now // _DAY + 1) * _DAY
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """One header's value, by a case-insensitive name, from any mapping (or None)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value.strip() if isinstance(value, str) else None
+
+
 def classify_response(
     status: int,
     body: bytes | str,
     *,
     route: str,
     secrets: Iterable[str] = (),
+    headers: Mapping[str, str] | None = None,
+    now: float | None = None,
 ) -> VastError:
     """Map one Vast response (an error status, or 2xx with `"success": false`) to an error.
 
-    The rules, in order:
+    `headers` (case-insensitive, e.g. httpx's) and `now` (epoch seconds) are read only for a
+    search quota 429. The rules, in order:
 
-    1. any 429, whatever the body → RateLimitedError;
+    1. 429 with `search_quota_exceeded` → SearchQuotaExceededError (with `reset_at`); any other
+       429, whatever the body → RateLimitedError;
     2. `auth_error`, any 401, 403 "requires login", 404 "Session expired" → AuthenticationError;
     3. `no_such_ask` in code or message (any status), or 410 on the rent route
        → OfferUnavailableError;
@@ -249,6 +316,11 @@ def classify_response(
         message = f"HTTP {status} without a message"
     if code is not None:
         code = scrub(code, secrets)[:64]
+    if status == 429 and code == SEARCH_QUOTA_CODE:
+        reset_at = quota_reset_at(headers, time.time() if now is None else now)
+        return SearchQuotaExceededError(
+            message, status=status, code=code, route=route, reset_at=reset_at
+        )
     cls = _pick_class(status, code, message, route)
     return cls(message, status=status, code=code, route=route)
 

@@ -171,6 +171,7 @@ class RateLimiter:
         self._global_lock = asyncio.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._closed: dict[tuple[str, str], float] = {}
         self._acquires = 0
         self._waits = 0
         self._wait_seconds = 0.0
@@ -226,6 +227,28 @@ class RateLimiter:
         key = self._key(identity, route)
         now = self._clock()
         self._bucket(key).block_until(now + seconds, now)
+
+    def close(self, identity: str, route: str, seconds: float) -> None:
+        """Close (identity, route) for `seconds` (a spent daily search quota, not a pace).
+
+        Keyed by the real identity even on routes paced per IP (a quota belongs to an account,
+        so other keys' searches are not held back), and kept apart from the pacing buckets:
+        callers ask `closed_for` and fail at once instead of queueing for hours.
+        """
+        key = (identity, route)
+        until = self._clock() + max(0.0, seconds)
+        self._closed[key] = max(until, self._closed.get(key, until))
+
+    def closed_for(self, identity: str, route: str) -> float:
+        """Seconds until (identity, route) opens again after `close` (0 when open)."""
+        until = self._closed.get((identity, route))
+        if until is None:
+            return 0.0
+        remaining = until - self._clock()
+        if remaining <= 0:
+            del self._closed[(identity, route)]
+            return 0.0
+        return remaining
 
     def stats(self) -> LimiterStats:
         return LimiterStats(

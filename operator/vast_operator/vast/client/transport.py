@@ -19,6 +19,14 @@ Backoff is exponential with full jitter (`uniform(0, min(backoff_max, backoff_ba
 bounded by `max_retries` and by `retry_budget` seconds per call. After a 429 the whole route is
 deferred in the shared limiter, so concurrent callers of that route back off too.
 
+A 429 or 503 with `Retry-After` waits exactly that long instead (the route is deferred by it),
+and only when it is at most `retry_after_max` seconds (60, like the CLI); a longer wait is not
+retried here: the error carries `retry_after` and the route is deferred by `retry_after_max`.
+A 429 `search_quota_exceeded` is never retried: the route is closed for the key until the
+quota's reset (`SearchQuotaExceededError.reset_at`), and calls of it fail at once until then.
+
+Redirects are followed within the base URL's origin only (`wire`).
+
 Logs (`vast_operator.vast`, DEBUG) carry the route template, status and outcome only: never the
 key, a URL, a query string or a body.
 """
@@ -27,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import random
 import time
@@ -41,21 +48,21 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import (
     CreateOutcomeUnknownError,
-    PermanentError,
     RateLimitedError,
+    SearchQuotaExceededError,
     TransientError,
     UnexpectedResponseError,
     VastError,
-    classify_response,
-    scrub,
 )
 from ..ratelimit import RateLimiter, default_limiter, identity_of
+from . import wire
 
 __all__ = [
     "DEFAULT_BACKOFF_BASE",
     "DEFAULT_BACKOFF_MAX",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_RETRY_AFTER_MAX",
     "DEFAULT_RETRY_BUDGET",
     "DEFAULT_TIMEOUT",
     "RequestObserver",
@@ -68,6 +75,11 @@ DEFAULT_MAX_RETRIES = 4
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_RETRY_BUDGET = 120.0
+DEFAULT_RETRY_AFTER_MAX = 60.0
+# A spent daily quota closes its route until the reset Vast names, but at least a minute (a reset
+# stamp already past, clocks apart) and at most a day (a daily quota, whatever the header says).
+QUOTA_HOLD_MIN = 60.0
+QUOTA_HOLD_MAX = 86400.0
 
 log = logging.getLogger("vast_operator.vast")
 
@@ -116,14 +128,17 @@ class Transport:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
+        retry_after_max: float = DEFAULT_RETRY_AFTER_MAX,
         on_request: RequestObserver | None = None,
         user_agent: str | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not api_key or any(ch.isspace() for ch in api_key):
             raise ValueError("api_key must be a non-empty string without whitespace")
-        if max_retries < 0 or backoff_base < 0 or backoff_max < 0 or retry_budget < 0:
+        retry = (max_retries, backoff_base, backoff_max, retry_budget, retry_after_max)
+        if min(retry) < 0:
             raise ValueError("retry settings must be >= 0")
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -136,6 +151,8 @@ class Transport:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._retry_budget = retry_budget
+        self._retry_after_max = retry_after_max
+        self._wall_clock = wall_clock
         self._on_request = on_request
         self._rng = rng if rng is not None else random.Random()
         self._sleep = sleep
@@ -187,25 +204,31 @@ class Transport:
         deadline = time.monotonic() + self._retry_budget
         attempt = 0
         while True:
+            self._refuse_if_closed(route)
             await self._limiter.acquire(self._identity, route)
+            self._refuse_if_closed(route)
             started = time.monotonic()
             sent = True
+            status: int | None = None
             try:
-                response = await self._http.request(
+                response = await wire.send(
+                    self._http,
                     method,
                     url,
-                    params=dict(params) if params else None,
-                    json=body,
+                    params=params,
+                    body=body,
                     headers=self._headers,
-                    timeout=self._timeout,
+                    http_timeout=self._timeout,
+                    route=route,
                 )
             except httpx.HTTPError as exc:
-                error, sent = self._transport_error(exc, route)
-                status: int | None = None
+                error, sent = wire.transport_error(exc, route, (self._api_key,))
+            except VastError as exc:  # a redirect that is not followed
+                error, status = exc, exc.status
             else:
                 status = response.status_code
                 try:
-                    data = self._decode(response, route)
+                    data = wire.decode(response, route, (self._api_key,), self._wall_clock())
                 except VastError as exc:
                     error = exc
                 else:
@@ -229,51 +252,38 @@ class Transport:
                 status=status,
                 attempt=attempt,
             )
+            self._hold_route(error, route, delay)
             if delay is None:
                 raise error
             attempt += 1
-            if isinstance(error, RateLimitedError):
+            if isinstance(error, RateLimitedError) or error.retry_after is not None:
                 self._limiter.defer(self._identity, route, delay)
             else:
                 await self._sleep(delay)
 
-    def _decode(self, response: httpx.Response, route: str) -> Any:
-        status = response.status_code
-        content = response.content
-        if 200 <= status < 300:
-            try:
-                data = json.loads(content) if content.strip() else None
-            except ValueError:
-                raise TransientError("answer is not JSON", status=status, route=route) from None
-            if isinstance(data, dict) and data.get("success") is False:
-                raise self._error_from(status, content, data, route)
-            return data
-        if 300 <= status < 400:
-            raise PermanentError("unexpected redirect", status=status, route=route)
-        try:
-            data = json.loads(content)
-        except ValueError:
-            data = None
-        raise self._error_from(status, content, data, route)
+    def _refuse_if_closed(self, route: str) -> None:
+        """Fail at once while a spent search quota keeps `route` closed for this key."""
+        remaining = self._limiter.closed_for(self._identity, route)
+        if remaining > 0:
+            raise SearchQuotaExceededError(
+                "daily search quota exceeded (not sent until it resets)",
+                status=429,
+                code="search_quota_exceeded",
+                route=route,
+                reset_at=self._wall_clock() + remaining,
+            )
 
-    def _error_from(self, status: int, content: bytes, data: Any, route: str) -> VastError:
-        error = classify_response(status, content, route=route, secrets=(self._api_key,))
-        if isinstance(data, dict):
-            contract = data.get("new_contract")
-            if isinstance(contract, int) and not isinstance(contract, bool):
-                error.new_contract = contract
-        return error
-
-    def _transport_error(self, exc: httpx.HTTPError, route: str) -> tuple[VastError, bool]:
-        """Map an httpx failure; the flag says whether the request may have reached Vast."""
-        detail = scrub(f"{type(exc).__name__}: {exc}", (self._api_key,))[:256]
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            return TransientError(detail, route=route), False
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            return PermanentError(detail, route=route), False
-        if isinstance(exc, httpx.TransportError | httpx.DecodingError):
-            return TransientError(detail, route=route), True
-        return PermanentError(detail, route=route), False
+    def _hold_route(self, error: VastError, route: str, delay: float | None) -> None:
+        """Hold every caller of `route` back as Vast asked (a quota reset, a long Retry-After)."""
+        if isinstance(error, SearchQuotaExceededError):
+            hold = error.reset_at - self._wall_clock()
+            self._limiter.close(
+                self._identity, route, min(max(hold, QUOTA_HOLD_MIN), QUOTA_HOLD_MAX)
+            )
+        elif delay is None and error.retry_after is not None:
+            self._limiter.defer(
+                self._identity, route, min(error.retry_after, self._retry_after_max)
+            )
 
     def _retry_delay(
         self, error: VastError, sent: bool, mode: _Mode, attempt: int, deadline: float
@@ -281,13 +291,18 @@ class Transport:
         """Seconds to wait before the next attempt, or None to give up (the policy above)."""
         if attempt >= self._max_retries:
             return None
-        retry = isinstance(error, RateLimitedError) or (
+        retry = (isinstance(error, RateLimitedError) and error.retryable) or (
             isinstance(error, TransientError) and (mode is _Mode.SAFE or not sent)
         )
         if not retry:
             return None
-        ceiling = min(self._backoff_max, self._backoff_base * (2**attempt))
-        delay = self._rng.uniform(0.0, ceiling)
+        if error.retry_after is not None:
+            if error.retry_after > self._retry_after_max:
+                return None
+            delay = error.retry_after
+        else:
+            ceiling = min(self._backoff_max, self._backoff_base * (2**attempt))
+            delay = self._rng.uniform(0.0, ceiling)
         if time.monotonic() + delay > deadline:
             return None
         return delay
@@ -370,6 +385,7 @@ def _outcome_unknown(error: VastError) -> CreateOutcomeUnknownError:
         code=error.code,
         route=error.route,
         new_contract=error.new_contract,
+        retry_after=error.retry_after,
     )
     unknown.__cause__ = error
     return unknown
