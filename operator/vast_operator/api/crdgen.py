@@ -95,6 +95,14 @@ def _structural(node: Any) -> Any:
         node = merged
     if node.get("default", 0) is None:
         del node["default"]
+    if "default" in node and isinstance(node["default"], str | int | float | bool):
+        # `kubectl explain` prints descriptions, not defaults: say it in words too.
+        shown = (
+            str(node["default"]).lower() if isinstance(node["default"], bool) else node["default"]
+        )
+        text = str(node.get("description") or "").rstrip()
+        if "Default:" not in text:
+            node["description"] = f"{text} Default: {shown}.".strip()
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
         if key in node and not isinstance(node[key], bool):
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"

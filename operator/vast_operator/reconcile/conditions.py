@@ -59,6 +59,26 @@ class Reason(StrEnum):
     OUTCOME_PENDING = "CreateOutcomePending"
 
 
+# Reasons that no retry will end: a person has to act. Each gets one Warning event when an
+# object enters it, and CredentialsNotFound is looked at again within seconds.
+STUCK = frozenset(
+    {
+        Reason.NO_MATCHING_OFFER,
+        Reason.PRICE_CAP_TOO_LOW,
+        Reason.NO_PRICE_CAP,
+        Reason.CREDENTIALS_NOT_FOUND,
+        Reason.INVALID_CREDENTIALS,
+        Reason.INSUFFICIENT_CREDIT,
+        Reason.ACCOUNT_CHANGED,
+        Reason.ADOPTION_DISABLED,
+        Reason.ADOPTION_REFUSED,
+        Reason.NAME_TAKEN,
+        Reason.SECRET_NOT_OWNED,
+        Reason.INVALID_SPEC,
+    }
+)
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 

@@ -33,7 +33,7 @@ from .adapter import (
     StatusT,
     Tuning,
 )
-from .conditions import Reason
+from .conditions import READY, STUCK, SYNCED, Reason
 from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
 from .errors import AccountChanged, CredentialsMissing, classify, delay_for
 from .status import StatusWriter
@@ -43,6 +43,7 @@ log = logging.getLogger("vast_operator.reconcile")
 
 CREATING = "Creating"
 DELETING = "Deleting"
+PENDING = "Pending"
 
 
 def is_paused(body: Mapping[str, Any]) -> bool:
@@ -60,6 +61,18 @@ def unknown_since(status: ManagedStatus, id_value: Any) -> float | None:
     if unknown is None and status.phase == CREATING and id_value is None:
         unknown = parse_iso(status.creating_since)
     return unknown
+
+
+def logged(events: EventSink) -> EventSink:
+    """Every event is also one log line: rents, stops, starts and destroys at INFO."""
+
+    def emit(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = body.get("metadata") or {}
+        level = logging.INFO if type_ == "Normal" else logging.WARNING
+        log.log(level, "%s/%s %s: %s", meta.get("namespace"), meta.get("name"), reason, message)
+        events(body, type_, reason, message)
+
+    return emit
 
 
 def deletion_policy(body: Mapping[str, Any]) -> str:
@@ -85,7 +98,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         self.adapter = adapter
         self.accounts = accounts
         self.kube = kube
-        self.events = events
+        self.events = logged(events)
         self.default_api_key = default_api_key
         self.tuning = tuning
         self.clock = clock
@@ -202,13 +215,49 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
             await w.flush()
             return self.tuning.idle_interval
+        before = self._stuck_reasons(w)
         try:
             delay = await self._pass(body, spec, w, mem)
         except Exception as exc:
             delay = self._failed(body, w, exc)
+        self._always_explained(w)
+        self._warn_when_stuck(body, w, before)
         w.s.observed_generation = w.generation
         await w.flush()  # also after an error: what was learned before it is kept
         return delay
+
+    @staticmethod
+    def _always_explained(w: StatusWriter[StatusT]) -> None:
+        """Every object shows a phase and a Ready condition, whatever went wrong."""
+        synced = w.get_condition(SYNCED) or {}
+        if w.s.phase is None:
+            w.s.phase = PENDING
+        if w.get_condition(READY) is None:
+            if synced.get("status") == "False":
+                reason = Reason(str(synced.get("reason")))
+                w.s.message = str(synced.get("message") or "")
+                w.ready(False, reason, w.s.message)
+            else:
+                w.ready(False, Reason.CREATING, w.s.message or "not created yet")
+
+    @staticmethod
+    def _stuck_reasons(w: StatusWriter[StatusT]) -> set[str]:
+        return {
+            str(c.get("reason"))
+            for c in (w.get_condition(READY), w.get_condition(SYNCED))
+            if c is not None and c.get("status") == "False" and c.get("reason") in STUCK
+        }
+
+    def _warn_when_stuck(
+        self, body: Mapping[str, Any], w: StatusWriter[StatusT], before: set[str]
+    ) -> None:
+        """One Warning event per transition into a state only a person can end."""
+        for type_ in (READY, SYNCED):
+            cond = w.get_condition(type_) or {}
+            reason = str(cond.get("reason"))
+            if cond.get("status") == "False" and reason in STUCK and reason not in before:
+                self.events(body, "Warning", reason, str(cond.get("message") or ""))
+                before.add(reason)
 
     def _failed(self, body: Mapping[str, Any], w: StatusWriter[StatusT], exc: Exception) -> float:
         reason, message = classify(exc)

@@ -11,6 +11,7 @@ from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import Reason
 from ..errors import SecretMissing
+from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
 from .rules import failure_reason, forget_instance, key_fingerprint, phase_for, ports_status, retire
 
@@ -27,7 +28,11 @@ def mirror(ctx: InstanceCtx, inst: Instance) -> None:
     s.host_id = inst.host_id or s.host_id
     s.gpu_name = inst.gpu_name or s.gpu_name
     s.num_gpus = inst.num_gpus or s.num_gpus
-    if inst.dph_total is not None:
+    stopped = inst.actual_status == "stopped" and inst.intended_status == "stopped"
+    if stopped and inst.storage_cost is not None and inst.disk_space is not None:
+        # A stopped instance pays for its disk only: show what it costs now.
+        s.price_per_hour = round(inst.storage_cost * inst.disk_space / HOURS_PER_MONTH, 6)
+    elif inst.dph_total is not None:
         s.price_per_hour = inst.dph_total
     s.actual_status = inst.actual_status
     s.ssh_host = inst.ssh_host if running else None
@@ -87,8 +92,8 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         where = f" at {inst.ssh_host}:{inst.ssh_port}" if phase == Phase.RUNNING else ""
         ctx.event(str(phase), f"instance {inst.id} is {phase.lower()}{where}")
 
-    if phase == Phase.RUNNING and spec.write_connection_secret_to_ref is not None:
-        await write_connection_secret(ctx, inst)
+    if phase in (Phase.RUNNING, Phase.STOPPED) and spec.write_connection_secret_to_ref is not None:
+        await write_connection_secret(ctx, inst, running=phase == Phase.RUNNING)
 
     if phase in (Phase.RUNNING, Phase.STOPPED):
         return ctx.tuning.poll_interval
@@ -193,17 +198,20 @@ async def sync_ssh_keys(ctx: InstanceCtx, inst: Instance) -> None:
     ctx.w.s.attached_ssh_keys = attached or None
 
 
-async def write_connection_secret(ctx: InstanceCtx, inst: Instance) -> None:
+async def write_connection_secret(ctx: InstanceCtx, inst: Instance, *, running: bool) -> None:
+    """Where to connect while running; while stopped, that there is nothing to connect to
+    (Vast gives a started instance a new port, so the old command would mislead)."""
     ref = ctx.spec.write_connection_secret_to_ref
     assert ref is not None
-    host, port = inst.ssh_host or "", inst.ssh_port or 0
+    host, port = (inst.ssh_host or "", inst.ssh_port or 0) if running else ("", 0)
     data = {
         "host": host,
-        "port": str(port),
+        "port": str(port) if running else "",
         "user": "root",
-        "ssh": f"ssh -p {port} root@{host}",
+        "ssh": f"ssh -p {port} root@{host}" if running else "",
         "instanceId": str(inst.id),
-        "publicIp": inst.public_ipaddr or "",
+        "publicIp": (inst.public_ipaddr or "") if running else "",
+        "state": "Running" if running else "Stopped",
     }
     owner = {
         "apiVersion": ctx.body.get("apiVersion", "vast.ai/v1alpha1"),
