@@ -174,3 +174,77 @@ def test_identity_is_a_hash_not_the_key() -> None:
 def test_negative_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="scale"):
         RateLimiter(scale=-1)
+
+
+# --- documented limits ---------------------------------------------------------------------------
+
+SEARCH = "POST /api/v0/bundles/"
+VOLUME_SEARCH = "POST /api/v0/volumes/search/"
+
+
+async def test_offer_search_never_puts_more_than_ten_calls_in_any_minute(vt: VirtualTime) -> None:
+    # The shipped table and account budget, without the production margin: the strictest case.
+    lim = RateLimiter(clock=vt.clock, sleep=vt.sleep)
+
+    async def later(delay: float, identity: str, route: str) -> float:
+        await vt.sleep(delay)
+        return await stamped(vt, lim, identity, route)
+
+    for route in (SEARCH, VOLUME_SEARCH):
+        start = vt.now
+        waves = [(0.0, 25), (400.0, 12), (700.0, 3), (703.0, 8)]  # bursts, idle gaps, a trickle
+        calls = [later(at, (A, B)[n % 2], route) for at, count in waves for n in range(count)]
+        times = sorted(t - start for t in await vt.run(*calls))
+        for first in times:
+            in_window = [t for t in times if first <= t < first + 60.0]
+            assert len(in_window) <= 10, (route, first, in_window)
+        assert len([t for t in times if t < 60.0]) == 10  # and the documented 10 are used
+
+
+# The `threshold=` of each route's 429 in Vast's OpenAPI documents, for the routes in the table
+# (workergroups are documented under /workergroups/, the CLI's /autojobs/ are the same routes).
+DOCUMENTED_THRESHOLDS = {
+    "PUT /api/v0/asks/{id}/": 4.5,
+    "GET /api/v0/instances/{id}/": 2.0,
+    "GET /api/v1/instances/": 1.0,
+    "PUT /api/v0/instances/{id}/": 1.0,
+    "DELETE /api/v0/instances/{id}/": 3.0,
+    "PUT /api/v0/instances/reboot/{id}/": 1.0,
+    "PUT /api/v0/instances/recycle/{id}/": 1.0,
+    "PUT /api/v0/instances/bid_price/{id}/": 5.5,
+    "PUT /api/v0/instances/command/{id}/": 1.5,
+    "DELETE /api/v0/instances/{id}/ssh/{key_id}/": 2.0,
+    "GET /api/v0/volumes": 5.5,
+    "DELETE /api/v0/volumes/": 5.5,
+    "POST /api/v0/volumes/search/": 5.5,
+    "GET /api/v0/endptjobs/": 3.0,
+    "POST /api/v0/endptjobs/": 4.0,
+    "PUT /api/v0/endptjobs/{id}/": 2.0,
+    "DELETE /api/v0/endptjobs/{id}/": 3.0,
+    "GET /api/v0/autojobs/": 2.0,
+    "POST /api/v0/autojobs/": 4.0,
+    "PUT /api/v0/autojobs/{id}/": 2.0,
+    "DELETE /api/v0/autojobs/{id}/": 3.0,
+    "POST /api/v0/bundles/": 6.0,  # "10 per minute per IP"
+}
+
+
+@pytest.mark.parametrize(("route", "threshold"), sorted(DOCUMENTED_THRESHOLDS.items()))
+def test_no_route_is_paced_faster_than_documented(route: str, threshold: float) -> None:
+    limit = RateLimiter().limit_for(route)
+    assert limit.burst == 1, route
+    assert limit.interval >= threshold, route
+
+
+async def test_a_closed_route_stays_closed_for_that_key_only_until_it_opens(
+    vt: VirtualTime,
+) -> None:
+    lim = limiter(vt)
+    lim.close(A, SEARCH, 3600.0)
+    lim.close(A, SEARCH, 10.0)  # a shorter close never reopens it early
+    assert lim.closed_for(A, SEARCH) == 3600.0
+    assert lim.closed_for(B, SEARCH) == 0.0  # another account is not held back
+    assert lim.closed_for(A, VOLUME_SEARCH) == 0.0
+    assert await vt.run(stamped(vt, lim, B, SEARCH)) == [0.0]  # nor is its pacing
+    vt.now = 3600.0
+    assert lim.closed_for(A, SEARCH) == 0.0

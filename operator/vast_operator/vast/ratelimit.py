@@ -52,11 +52,13 @@ class RouteLimit:
     per_identity: bool = True
 
 
-# Thresholds documented in the `x-rate-limit` of Vast's OpenAPI files (docs.vast.ai/api), read as
-# "minimum seconds between calls for one identity". Offer search is "10 per minute per IP".
+# Thresholds documented in Vast's OpenAPI files (docs.vast.ai/api; the `threshold=` of each
+# route's 429), read as "minimum seconds between calls for one identity". Offer search is "10 per
+# minute per IP": one call per 6 s, without a burst, never puts more than 10 calls in any 60 s
+# window. Volume search (threshold 5.5) is paced the same way, as it may share that limit.
 DEFAULT_ROUTE_LIMITS: Mapping[str, RouteLimit] = {
-    "POST /api/v0/bundles/": RouteLimit(6.0, burst=3, per_identity=False),
-    "POST /api/v0/volumes/search/": RouteLimit(6.0, burst=3, per_identity=False),
+    "POST /api/v0/bundles/": RouteLimit(6.0, per_identity=False),
+    "POST /api/v0/volumes/search/": RouteLimit(6.0, per_identity=False),
     "PUT /api/v0/asks/{id}/": RouteLimit(4.5),
     "GET /api/v0/instances/{id}/": RouteLimit(2.0),
     "GET /api/v1/instances/": RouteLimit(1.0),
@@ -70,6 +72,7 @@ DEFAULT_ROUTE_LIMITS: Mapping[str, RouteLimit] = {
     "DELETE /api/v0/instances/{id}/ssh/{key_id}/": RouteLimit(2.0),
     "GET /api/v0/volumes": RouteLimit(5.5),
     "PUT /api/v0/volumes/": RouteLimit(5.5),
+    "DELETE /api/v0/volumes/": RouteLimit(5.5),
     "POST /api/v0/endptjobs/": RouteLimit(4.0),
     "GET /api/v0/endptjobs/": RouteLimit(3.0),
     "GET /api/v0/endptjobs/{id}/": RouteLimit(3.0),
