@@ -317,6 +317,15 @@ class VastInstanceSpec(CRDModel):
         default=None,
         description="Write host, port, user and a ready ssh command into this Secret.",
     )
+    update_policy: Literal["NextRental", "Recreate"] = Field(
+        default="NextRental",
+        description="What happens when a field Vast fixes at rent time changes (offer, env, "
+        "ports, onstart, runtype, args, templateHash, directSsh, type, bidPerHour, volumes): "
+        "NextRental applies it to the next rental only (condition UpToDate=False names the "
+        "fields); Recreate destroys the running instance at once and rents a new one with the "
+        "new spec. Recreate loses everything on the instance's disk that is not on a "
+        "VastVolume, and the new instance gets a new machine, IP address and SSH port.",
+    )
 
 
 SPEC_VALIDATIONS = [
@@ -438,6 +447,11 @@ class VastInstanceStatus(ManagedStatus):
     )
     attached_ssh_keys: list[str] | None = Field(
         default=None, description="Fingerprints of the SSH keys attached to the instance."
+    )
+    rented_with: dict[str, str] | None = Field(
+        default=None,
+        description="A short hash of each rent-time spec field as it was when the instance was "
+        "rented; a difference is reported in the UpToDate condition.",
     )
     volumes: list[MountedVolume] | None = Field(default=None, description="Mounted volumes.")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 READY = "Ready"
 SYNCED = "Synced"
+UP_TO_DATE = "UpToDate"  # whether the running instance was rented with the current spec
 
 
 class Reason(StrEnum):
@@ -45,6 +46,9 @@ class Reason(StrEnum):
     LIFETIME_EXPIRED = "LifetimeExpired"
     INSTANCE_LOST = "InstanceLost"
     NOT_RENTED = "NotRented"
+    APPLIED = "Applied"
+    WAITS_FOR_NEXT_RENTAL = "WaitsForNextRental"
+    RECREATING = "Recreating"
     NO_PRICE_CAP = "NoPriceCap"
     DELETING = "Deleting"
     AVAILABLE = "Available"

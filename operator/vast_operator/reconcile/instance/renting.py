@@ -20,7 +20,7 @@ from ..adapter import CreateResult, Ctx
 from ..conditions import Reason
 from ..errors import SecretMissing
 from ..timefmt import iso
-from .rules import OFFERS_PER_PASS, retire, runtype_for
+from .rules import OFFERS_PER_PASS, rent_fingerprint, retire, runtype_for
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
 
@@ -189,6 +189,7 @@ def record_rent(ctx: InstanceCtx, offer: Offer, instance_id: int, pin: VolumePin
     s.observed_at = now
     s.volumes = list(pin.shown) or None
     s.attached_ssh_keys = None
+    s.rented_with = rent_fingerprint(ctx.spec)
     msg = f"rented instance {instance_id} on machine {offer.machine_id}"
     ctx.w.phase(Phase.LOADING, Reason.LOADING, msg)
     ctx.w.synced(True)

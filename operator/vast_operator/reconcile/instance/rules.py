@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -124,3 +125,38 @@ def forget_instance(status: VastInstanceStatus) -> None:
     status.public_ip = None
     status.ports = None
     status.actual_status = None
+
+
+# Spec fields Vast fixes when the instance is rented: a change applies to the next rental.
+RENT_TIME_FIELDS = (
+    "offer",
+    "image",
+    "disk",
+    "env",
+    "ports",
+    "onstart",
+    "runtype",
+    "args",
+    "templateHash",
+    "directSsh",
+    "type",
+    "bidPerHour",
+    "volumes",
+)
+
+
+def rent_fingerprint(spec: VastInstanceSpec) -> dict[str, str]:
+    """A short hash per rent-time field (absent fields hash as null)."""
+    wire = spec.wire()
+    return {
+        name: hashlib.sha256(json.dumps(wire.get(name), sort_keys=True).encode()).hexdigest()[:12]
+        for name in RENT_TIME_FIELDS
+    }
+
+
+def fields_waiting(spec: VastInstanceSpec, rented_with: dict[str, str] | None) -> list[str]:
+    """Rent-time fields that changed since the instance was rented."""
+    if rented_with is None:
+        return []
+    now = rent_fingerprint(spec)
+    return [name for name in RENT_TIME_FIELDS if rented_with.get(name, now[name]) != now[name]]

@@ -9,11 +9,20 @@ from ...api.common import parse_duration
 from ...api.instance import Phase, PortMapping, VastInstanceSpec, VastInstanceStatus
 from ...vast.models import Instance
 from ..adapter import Ctx
-from ..conditions import Reason
+from ..conditions import UP_TO_DATE, Reason
 from ..errors import SecretMissing
 from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
-from .rules import failure_reason, forget_instance, key_fingerprint, phase_for, ports_status, retire
+from .rules import (
+    failure_reason,
+    fields_waiting,
+    forget_instance,
+    key_fingerprint,
+    phase_for,
+    ports_status,
+    rent_fingerprint,
+    retire,
+)
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
 OnReplace = Callable[[], None] | None
@@ -77,6 +86,10 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
             if now - started >= parse_duration(spec.lifetime).total_seconds():
                 return await expire(ctx, inst)
 
+    recreate = await follow_spec_changes(ctx, inst)
+    if recreate is not None:
+        return recreate
+
     power = await follow_power_state(ctx, inst)
     if power is not None:
         return power
@@ -112,6 +125,39 @@ async def expire(ctx: InstanceCtx, inst: Instance) -> float:
     ctx.w.synced(True)
     ctx.event("LifetimeExpired", msg)
     return ctx.tuning.idle_interval
+
+
+async def follow_spec_changes(ctx: InstanceCtx, inst: Instance) -> float | None:
+    """Say which rent-time fields wait for the next rental, or recreate now if asked to."""
+    s = ctx.w.s
+    if s.rented_with is None:  # rented by an older version, or adopted: take it as it is
+        s.rented_with = rent_fingerprint(ctx.spec)
+    waiting = fields_waiting(ctx.spec, s.rented_with)
+    if not waiting:
+        ctx.w.condition(UP_TO_DATE, True, Reason.APPLIED, "the instance runs the current spec")
+        return None
+    fields = ", ".join(f"spec.{name}" for name in waiting)
+    if ctx.spec.update_policy == "Recreate":
+        await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+        retire(s, inst.id)
+        forget_instance(s)
+        s.creating_since = s.started_at = s.rented_with = None
+        s.attempts = 0
+        msg = f"{fields} changed; updatePolicy Recreate: destroyed instance {inst.id}, renting anew"
+        ctx.w.condition(UP_TO_DATE, False, Reason.RECREATING, msg)
+        ctx.w.phase(Phase.SEARCHING, Reason.RECREATING, msg)
+        ctx.w.synced(True)
+        ctx.event(Reason.RECREATING, msg)
+        return 0.2
+    msg = (
+        f"{fields} changed after instance {inst.id} was rented: it applies to the next rental. "
+        "Set spec.updatePolicy: Recreate to apply it now (the instance's disk is lost)."
+    )
+    previous = ctx.w.get_condition(UP_TO_DATE) or {}
+    if previous.get("message") != msg:
+        ctx.event(Reason.WAITS_FOR_NEXT_RENTAL, msg)
+    ctx.w.condition(UP_TO_DATE, False, Reason.WAITS_FOR_NEXT_RENTAL, msg)
+    return None
 
 
 async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
