@@ -1,8 +1,8 @@
 """One rate limiter for every Vast call the process makes.
 
 Vast limits requests per endpoint and per identity, as a minimum interval between calls, and
-answers 429 without Retry-After (https://docs.vast.ai/api). The limiter therefore paces on two
-levels:
+answers 429, usually without Retry-After (https://docs.vast.ai/api; the transport defers the
+route by a Retry-After when one comes, `defer`). The limiter therefore paces on two levels:
 
 1. per (identity, route template): a small token bucket whose refill interval is the documented
    threshold of that route (`DEFAULT_ROUTE_LIMITS`; burst 1 = a plain minimum interval);
@@ -15,6 +15,9 @@ Waiting is fair: callers of the same (identity, route) queue FIFO on an `asyncio
 waiters are woken in order), and callers queue FIFO again for the global bucket. Nobody spins:
 a waiter sleeps exactly until its slot. A caller that waits for one route never blocks callers
 of other routes. `waits_total` and `wait_seconds_total` count the pacing for metrics.
+
+A spent daily search quota is not a pace: `close` shuts (identity, route) until the quota's reset
+and `closed_for` tells callers to fail at once instead of queueing.
 
 `scale` multiplies every route interval (tests use 0 to turn per-route pacing off), and `clock`
 and `sleep` can be replaced by a fake clock.
