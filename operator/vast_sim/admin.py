@@ -5,8 +5,12 @@ GET    /_sim/state                       dump of the world
 POST   /_sim/reset                       fresh market from the seed; clears everything
 GET    /_sim/counters                    {"total": N, "routes": {"PUT /api/v0/asks/{id}/": n}}
 POST   /_sim/counters/reset
-GET    /_sim/config   POST /_sim/config  boot_seconds, enforce_rate_limits, rate_limits,
-                                         credit, timeout_seconds
+GET    /_sim/config   POST /_sim/config  boot_seconds, strict, relax, features,
+                                         enforce_rate_limits, rate_limits, unload_seconds,
+                                         search_quota, redirect_slashes, retry_after, credit,
+                                         timeout_seconds (admin_config.py)
+GET    /_sim/accounts POST /_sim/accounts  list / create accounts ({"api_key", "credit"})
+POST   /_sim/accounts/{user_id}          {"credit": ...}
 GET    /_sim/faults   POST /_sim/faults  DELETE /_sim/faults
 GET    /_sim/instances/{id}              one instance: row, ssh keys, instance api key
 POST   /_sim/instances/{id}/status       {"actual_status": ..., "status_msg": ...}
@@ -29,10 +33,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from vast_sim.admin_config import get_config, set_config
 from vast_sim.app import Sim
 from vast_sim.errors import VastError
 from vast_sim.models import JSONDict
-from vast_sim.paths import canonical_route
 
 MACHINE_FLAGS = ("never_boot", "oci_error", "listed")
 
@@ -56,11 +60,6 @@ def _int(value: Any) -> int:
 
 
 AdminHandler = Callable[[Sim, Request], Awaitable[Response]]
-
-CONFIG_KEYS = frozenset(
-    {"boot_seconds", "enforce_rate_limits", "rate_limits", "credit", "timeout_seconds"}
-)
-
 
 # --- world and counters ---------------------------------------------------------------------------
 
@@ -112,56 +111,31 @@ async def result(sim: Sim, request: Request) -> Response:
     return PlainTextResponse(text)
 
 
-# --- config ---------------------------------------------------------------------------------------
+# --- accounts -------------------------------------------------------------------------------------
 
 
-def _config_view(sim: Sim) -> JSONDict:
-    c = sim.config
-    return {
-        "boot_seconds": c.boot_seconds,
-        "enforce_rate_limits": c.enforce_rate_limits,
-        "rate_limits": sim.limiter.intervals(),
-        "credit": sim.world.credit,
-        "timeout_seconds": c.timeout_seconds,
-        "seed": sim.world.seed,
-        "num_machines": sim.world.num_machines,
-        "state_file": c.state_file,
-    }
+async def list_accounts(sim: Sim, request: Request) -> Response:
+    return JSONResponse({"accounts": sim.world.account_list()})
 
 
-async def get_config(sim: Sim, request: Request) -> Response:
-    return JSONResponse(_config_view(sim))
-
-
-def _set_rate_limits(sim: Sim, limits: Any) -> Response | None:
-    """Override per-route intervals; an error response when `limits` is not a mapping."""
-    if not isinstance(limits, dict):
-        return _bad("rate_limits must map 'METHOD /route/' to seconds")
-    for route, seconds in limits.items():
-        sim.limiter.overrides[canonical_route(route)] = float(seconds)
-    sim.limiter.reset()
-    return None
-
-
-async def set_config(sim: Sim, request: Request) -> Response:
+async def create_account(sim: Sim, request: Request) -> Response:
     body = await _body(request)
-    unknown = set(body) - CONFIG_KEYS
-    if unknown:
-        return _bad(f"unknown config keys: {sorted(unknown)}")
-    if "boot_seconds" in body:
-        sim.config.boot_seconds = max(0.0, float(body["boot_seconds"]))
-    if "enforce_rate_limits" in body:
-        sim.config.enforce_rate_limits = bool(body["enforce_rate_limits"])
-        sim.limiter.reset()
-    if "rate_limits" in body:
-        error = _set_rate_limits(sim, body["rate_limits"])
-        if error is not None:
-            return error
+    key, credit = body.get("api_key"), body.get("credit")
+    account = sim.world.create_account(
+        None if key is None else str(key),
+        None if credit is None else float(credit),
+        None if body.get("username") is None else str(body["username"]),
+    )
+    return JSONResponse({"ok": True, "account": account})
+
+
+async def update_account(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    user_id = _int(request.path_params["user_id"])
     if "credit" in body:
-        sim.world.set_credit(float(body["credit"]))
-    if "timeout_seconds" in body:
-        sim.config.timeout_seconds = float(body["timeout_seconds"])
-    return JSONResponse(_config_view(sim))
+        sim.world.set_credit(float(body["credit"]), user_id)
+    (account,) = [a for a in sim.world.account_list() if a["user_id"] == user_id]
+    return JSONResponse({"ok": True, "account": account})
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -180,14 +154,18 @@ async def add_faults(sim: Sim, request: Request) -> Response:
         if not isinstance(spec, dict) or "kind" not in spec:
             return _bad("a fault needs at least a kind")
         count = spec.get("count", 1)
-        seconds = spec.get("seconds")
-        status = spec.get("status")
+        seconds, status = spec.get("seconds"), spec.get("status")
+        ids, retry_after = spec.get("ids"), spec.get("retry_after")
+        if ids is not None and not isinstance(ids, list):
+            return _bad("ids must be a list of instance ids")
         fault = sim.faults.add(
             str(spec["kind"]),
             route=spec.get("route"),
             count=int(count),
             seconds=None if seconds is None else float(seconds),
             status=None if status is None else int(status),
+            ids=None if ids is None else [_int(i) for i in ids],
+            retry_after=None if retry_after is None else float(retry_after),
         )
         added.append(fault.as_dict())
     return JSONResponse({"ok": True, "added": added, "faults": sim.faults.pending()})
@@ -209,7 +187,8 @@ async def instance(sim: Sim, request: Request) -> Response:
     return JSONResponse(
         {
             "ok": True,
-            "instance": sim.world.instance_row(inst_id),
+            "instance": sim.world.instance_row(inst_id, owner=None),
+            "owner": record.owner,
             "ssh_keys": list(record.ssh_keys),
             "api_key": record.api_key,
             "phase": record.phase,
@@ -234,7 +213,7 @@ async def set_status(sim: Sim, request: Request) -> Response:
 
 async def destroy(sim: Sim, request: Request) -> Response:
     inst_id = _int(request.path_params["id"])
-    if not sim.world.destroy_instance(inst_id):
+    if not sim.world.destroy_instance(inst_id, owner=None):
         return _bad(f"no instance {inst_id}", 404)
     return JSONResponse({"ok": True})
 
@@ -274,6 +253,9 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/_sim/counters/reset", "POST", counters_reset),
     ("/_sim/config", "GET", get_config),
     ("/_sim/config", "POST", set_config),
+    ("/_sim/accounts", "GET", list_accounts),
+    ("/_sim/accounts", "POST", create_account),
+    ("/_sim/accounts/{user_id}", "POST", update_account),
     ("/_sim/faults", "GET", list_faults),
     ("/_sim/faults", "POST", add_faults),
     ("/_sim/faults", "DELETE", clear_faults),

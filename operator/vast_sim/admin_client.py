@@ -53,8 +53,9 @@ class SimAdmin:
         self._request("POST", "counters/reset")
 
     def config(self, **changes: Any) -> dict[str, Any]:
-        """Read the config, or change boot_seconds, enforce_rate_limits, rate_limits, credit,
-        timeout_seconds."""
+        """Read the config, or change it: boot_seconds, strict, relax (list of features),
+        features ({name: bool}), enforce_rate_limits, rate_limits, unload_seconds, search_quota,
+        redirect_slashes, retry_after, credit, timeout_seconds (see admin_config.py)."""
         result: dict[str, Any] = (
             self._request("POST", "config", changes) if changes else self._request("GET", "config")
         )
@@ -67,9 +68,13 @@ class SimAdmin:
         count: int = 1,
         seconds: float | None = None,
         status: int | None = None,
+        ids: list[int] | None = None,
+        retry_after: float | None = None,
     ) -> dict[str, Any]:
         """Queue a fault for the next `count` requests on `route` ("*" or omitted: any route;
-        for offer_vanish/create_error_allocates the create route)."""
+        for offer_vanish/create_error_allocates/listing_lag the create route, for missing_rows
+        the instance list, for search_quota the offer search). `retry_after` adds a
+        Retry-After header to a 429 / 503 fault."""
         spec: dict[str, Any] = {"kind": kind, "count": count}
         if route is not None:
             spec["route"] = route
@@ -77,8 +82,25 @@ class SimAdmin:
             spec["seconds"] = seconds
         if status is not None:
             spec["status"] = status
+        if ids is not None:
+            spec["ids"] = list(ids)
+        if retry_after is not None:
+            spec["retry_after"] = retry_after
         added: dict[str, Any] = self._request("POST", "faults", spec)["added"][0]
         return added
+
+    def listing_lag(self, seconds: float, count: int = 1) -> dict[str, Any]:
+        """The next `count` instances rented appear in GET /api/v1/instances/ only `seconds`
+        (simulated time) after they were created."""
+        return self.fault("listing_lag", seconds=seconds, count=count)
+
+    def missing_rows(self, ids: list[int], count: int = 1) -> dict[str, Any]:
+        """The next `count` instance listings leave out the instances `ids`."""
+        return self.fault("missing_rows", ids=ids, count=count)
+
+    def search_quota_exceeded(self, count: int = 1) -> dict[str, Any]:
+        """The next `count` offer searches answer the daily quota's 429."""
+        return self.fault("search_quota", count=count)
 
     def faults(self) -> list[dict[str, Any]]:
         pending: list[dict[str, Any]] = self._request("GET", "faults")["faults"]
@@ -86,6 +108,32 @@ class SimAdmin:
 
     def clear_faults(self) -> None:
         self._request("DELETE", "faults")
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account: [{"user_id", "api_key", "username", "credit"}, ...]."""
+        rows: list[dict[str, Any]] = self._request("GET", "accounts")["accounts"]
+        return rows
+
+    def create_account(
+        self, api_key: str | None = None, credit: float | None = None, username: str | None = None
+    ) -> dict[str, Any]:
+        """A new, empty account (its own instances, volumes, endpoints, keys and credit); the
+        key is generated when not given. Returns {"user_id", "api_key", "username", "credit"}."""
+        body: dict[str, Any] = {}
+        if api_key is not None:
+            body["api_key"] = api_key
+        if credit is not None:
+            body["credit"] = credit
+        if username is not None:
+            body["username"] = username
+        account: dict[str, Any] = self._request("POST", "accounts", body)["account"]
+        return account
+
+    def set_account_credit(self, user_id: int, credit: float) -> dict[str, Any]:
+        account: dict[str, Any] = self._request("POST", f"accounts/{user_id}", {"credit": credit})[
+            "account"
+        ]
+        return account
 
     def set_status(
         self, instance_id: int, actual_status: str | None, status_msg: str | None = None

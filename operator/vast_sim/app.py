@@ -1,10 +1,11 @@
 """The Starlette application: routing, auth, counting, rate limits and fault injection.
 
-`create_app(config)` builds the app around a `Sim` (world + counters + faults + limiter).
-Every Vast route goes through `VastRoute`, which in order: counts the request, applies a
-queued fault, authenticates, enforces the per-route minimum interval (when enabled) and calls
-the handler. Admin routes live under /_sim/ (see admin.py) and are neither counted nor
-authenticated.
+`create_app(config)` builds the app around a `Sim` (world + counters + faults + limiter +
+search quota). Every Vast route goes through `VastRoute`, which in order: counts the request,
+applies a queued fault, authenticates (auth.py), enforces the rate limits and the search quota
+(gate.py, strict features) and calls the handler. Admin routes live under /_sim/ (see admin.py)
+and are neither counted nor authenticated. The middleware (middleware.py) redirects slashes
+(opt-in) and canonicalises paths before routing.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vast_sim.auth import AUTH_MODES, check_auth
 from vast_sim.config import SimConfig
 from vast_sim.errors import VastError, vast_error
-from vast_sim.faults import CREATE_KINDS, Fault, FaultQueue
-from vast_sim.metering import Counters, RateLimiter, style_for, too_frequent
+from vast_sim.faults import HANDLER_KINDS, Fault, FaultQueue
+from vast_sim.gate import admit, fault_response
+from vast_sim.metering import Counters, RateLimiter, SearchQuota
+from vast_sim.middleware import DropConnection, SimMiddleware
 from vast_sim.models import JSONDict
-from vast_sim.paths import canonical_path, canonical_route
+from vast_sim.paths import canonical_route
 from vast_sim.persistence import StatePersister, load_state
 from vast_sim.world import World
 
@@ -37,9 +40,7 @@ log = logging.getLogger("vast_sim")
 
 UNMATCHED = "UNMATCHED"
 
-
-class DropConnection(Exception):
-    """Raised by a handler to close the client connection without any response."""
+__all__ = ["Call", "DropConnection", "Handler", "Sim", "VastRoute", "create_app"]
 
 
 class Sim:
@@ -50,10 +51,12 @@ class Sim:
         self.world = world or World(config)
         self.counters = Counters()
         self.faults = FaultQueue()
-        self.limiter = RateLimiter()
+        # Rate limits and the quota run on the simulated clock (POST /_sim/clock moves them).
+        self.limiter = RateLimiter(clock=self.world.now)
         self.limiter.overrides.update(
             {canonical_route(route): seconds for route, seconds in config.rate_limits.items()}
         )
+        self.quota = SearchQuota(clock=self.world.now)
         self.persister: StatePersister | None = None
         if config.state_file:
             if load_state(self.world, config.state_file):
@@ -65,6 +68,7 @@ class Sim:
         self.counters.reset()
         self.faults.clear()
         self.limiter.reset()
+        self.quota.reset()
 
 
 @dataclass
@@ -76,66 +80,25 @@ class Call:
     route: str
     fault: Fault | None
     identity: str
+    owner: int | None = None  # the account of the key (None: not logged in)
 
     @property
     def world(self) -> World:
         return self.sim.world
 
+    @property
+    def ip(self) -> str:
+        return f"ip:{self.request.client.host if self.request.client else 'unknown'}"
+
+    @property
+    def user(self) -> int:
+        """The caller's account; 403 when the request carries no key."""
+        if self.owner is None:
+            raise vast_error(403, "auth_error", "This action requires login.")
+        return self.owner
+
 
 Handler = Callable[[Call], Awaitable[Response]]
-
-# auth modes: "required" (account key), "instance" (account key or that instance's own key),
-# "optional" (no key is fine, a wrong key is not), "none".
-AUTH_MODES = frozenset({"required", "instance", "optional", "none"})
-
-
-def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            return token.strip()
-        return header.strip()
-    key = request.query_params.get("api_key")
-    return key or None
-
-
-def _check_auth(call: Call, mode: str) -> None:
-    if mode == "none":
-        return
-    key = _credential(call.request)
-    if not key:
-        if mode == "optional":
-            return
-        raise vast_error(403, "auth_error", "This action requires login.")
-    if key == call.sim.config.api_key:
-        call.identity = f"key:{key}"
-        return
-    if mode == "instance":
-        raw_id = str(call.request.path_params.get("id"))
-        inst = call.world.instance(int(raw_id)) if raw_id.isdigit() else None
-        if inst is not None and inst.api_key == key:
-            call.identity = f"instance:{inst.id}"
-            return
-    raise vast_error(404, "auth_error", "Invalid user key")
-
-
-def _fault_response(fault: Fault, threshold: float) -> Response:
-    kind = fault.kind
-    if kind.startswith("429_"):
-        return too_frequent(kind.removeprefix("429_"), threshold or 1.0)
-    if kind == "500":
-        return JSONResponse(
-            {"success": False, "error": "server_error", "msg": "Internal Server Error"},
-            status_code=500,
-        )
-    titles = {"502": "502 Bad Gateway", "503": "503 Service Temporarily Unavailable"}
-    title = titles.get(kind, "504 Gateway Time-out")
-    html = (
-        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    )
-    return HTMLResponse(html, status_code=int(kind))
 
 
 class VastRoute(Route):
@@ -164,11 +127,11 @@ class VastRoute(Route):
         route = f"{request.method} {self.template}"
         sim = self.sim
         sim.counters.count(route)
-        client = request.client.host if request.client else "unknown"
-        call = Call(sim, request, route, None, f"ip:{client}")
+        call = Call(sim, request, route, None, "")
+        call.identity = call.ip
         fault = sim.faults.take(route, f"{request.method} {request.url.path}")
         if fault is not None:
-            if fault.kind in CREATE_KINDS:
+            if fault.kind in HANDLER_KINDS:
                 call.fault = fault
             elif fault.kind == "slow":
                 # Like a real server, finish the work even if the client hangs up meanwhile.
@@ -183,7 +146,7 @@ class VastRoute(Route):
             elif fault.kind == "drop":
                 raise DropConnection()
             else:
-                return _fault_response(fault, sim.limiter.interval(route))
+                return fault_response(fault, call)
         return await self._handle(call)
 
     async def _after(self, seconds: float, call: Call) -> Response:
@@ -191,13 +154,11 @@ class VastRoute(Route):
         return await self._handle(call)
 
     async def _handle(self, call: Call) -> Response:
-        sim = self.sim
         try:
-            _check_auth(call, self.auth)
-            if sim.config.enforce_rate_limits:
-                threshold = sim.limiter.check(call.route, call.identity)
-                if threshold is not None:
-                    return too_frequent(style_for(call.route), threshold)
+            check_auth(call, self.auth)
+            refused = admit(call)
+            if refused is not None:
+                return refused
             return await self.handler(call)
         except VastError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
@@ -215,49 +176,6 @@ async def unmatched(request: Request) -> Response:
         },
         status_code=404,
     )
-
-
-def _find_transport(receive: Receive) -> asyncio.BaseTransport | None:
-    """uvicorn's per-request cycle object carries the connection's transport."""
-    cycle = getattr(receive, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None
-
-
-class SimMiddleware:
-    """Canonicalises the path before routing and turns DropConnection into a closed socket."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        canonical = canonical_path(path)
-        if canonical != path:
-            scope = dict(scope)
-            scope["path"] = canonical
-            scope["raw_path"] = canonical.encode()
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except DropConnection:
-            transport = _find_transport(receive)
-            if transport is None or started:
-                raise
-            transport.close()
-            # Let the server notice the disconnect so it does not answer with a 500.
-            for _ in range(3):
-                await asyncio.sleep(0)
 
 
 async def json_body(request: Request) -> JSONDict:

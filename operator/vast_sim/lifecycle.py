@@ -8,6 +8,10 @@ whatever is due at `now`, so the states an instance passes through are exact no 
     | provisioning | loading                      | running (ports, ssh, uptime)
       actual=None    actual="loading"               actual="running"
 
+Destroying a contract (with unloading on) keeps the row for `unload_seconds` in phase
+`unloading` (cur_state/next_state "unloaded", the one destroy state Vast's docs name); after that
+the phase is `unloaded` and the world removes the instance.
+
 A machine marked `never_boot` keeps its instances in `loading` forever; one marked `oci_error`
 ends the boot in `actual_status="created"` with an OCI runtime error in `status_msg`.
 """
@@ -20,8 +24,11 @@ PROVISION_FRACTION = 0.2
 RESTART_FRACTION = 0.5
 REBOOT_FRACTION = 0.3
 
+UNLOADING = "unloading"
+UNLOADED = "unloaded"
+
 # Phases whose outcome depends on time (or on free GPUs) and must be replayed by `advance`.
-TRANSIENT_PHASES = frozenset({"provisioning", "loading", "rebooting", "scheduling"})
+TRANSIENT_PHASES = frozenset({"provisioning", "loading", "rebooting", "scheduling", UNLOADING})
 
 OCI_ERROR_MSG = (
     "Error response from daemon: failed to create task for container: failed to create shim "
@@ -31,6 +38,7 @@ OCI_ERROR_MSG = (
     "error: nvml error: driver/library version mismatch: unknown"
 )
 SCHEDULING_MSG = "Scheduling: waiting for the GPUs on this machine to become available"
+UNLOADING_MSG = "Destroying: the contract has ended and the machine is unloading it"
 
 
 def _set(
@@ -124,8 +132,28 @@ def begin_scheduling(inst: Instance, now: float, boot_seconds: float) -> None:
     )
 
 
+def begin_unloading(inst: Instance, now: float, seconds: float) -> None:
+    """Destroyed: the container is stopped and the contract released over `seconds`."""
+    inst.running_since = None
+    _set(
+        inst,
+        UNLOADING,
+        now,
+        seconds,
+        actual="stopped",
+        intended="stopped",
+        cur=UNLOADED,
+        nxt=UNLOADED,
+        msg=UNLOADING_MSG,
+    )
+
+
 def advance(inst: Instance, machine: Machine, now: float) -> None:
     """Apply every transition that is due at `now`."""
+    if inst.phase == UNLOADING:
+        if now >= inst.phase_started + inst.phase_duration:
+            inst.phase = UNLOADED
+        return
     if inst.phase == "scheduling":
         if machine.free_gpus < inst.num_gpus:
             return

@@ -15,6 +15,10 @@ T = TypeVar("T")
 
 JSONDict = dict[str, Any]
 
+# The user id of the primary account (the one whose key is SimConfig.api_key); records of
+# state files written before accounts existed belong to it.
+PRIMARY_USER_ID = 318_452
+
 
 def record_to_dict(obj: Any) -> JSONDict:
     """A deep, JSON-serialisable copy of a record."""
@@ -25,6 +29,17 @@ def record_from_dict(cls: type[T], data: JSONDict) -> T:
     """Build a record from a dict, ignoring keys the record does not know (older state files)."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Account:
+    """One Vast account: its key, credit and secrets. Records carry its `user_id` as owner."""
+
+    user_id: int
+    api_key: str
+    username: str
+    credit: float
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +110,9 @@ class Instance:
     gpus_held: bool = True
     volume_links: list[JSONDict] = field(default_factory=list)
     ssh_keys: list[JSONDict] = field(default_factory=list)
+    owner: int = PRIMARY_USER_ID
+    # Listing-lag fault: absent from GET /api/v1/instances/ until this (simulated) time.
+    listed_after: float | None = None
 
 
 @dataclass
@@ -107,6 +125,7 @@ class Volume:
     label: str | None
     start_date: float
     storage_cost: float
+    owner: int = PRIMARY_USER_ID
 
 
 @dataclass
@@ -115,6 +134,7 @@ class SshKey:
     public_key: str
     created_at: float
     name: str | None = None
+    owner: int = PRIMARY_USER_ID
 
 
 @dataclass
@@ -129,6 +149,7 @@ class Template:
     runtype: str
     created_at: float
     extra: JSONDict = field(default_factory=dict)
+    owner: int | None = None  # None: a public template every account sees
 
 
 @dataclass
@@ -148,6 +169,7 @@ class Endpoint:
     api_key: str
     created_at: float
     autoscaler_instance: str = "prod"
+    owner: int = PRIMARY_USER_ID
 
 
 @dataclass
@@ -170,3 +192,4 @@ class Workergroup:
     max_workers: int
     created_at: float
     autoscaler_instance: str = "prod"
+    owner: int = PRIMARY_USER_ID

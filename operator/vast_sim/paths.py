@@ -35,3 +35,64 @@ def canonical_route(route: str) -> str:
     if not path.startswith("/api/") and path.rstrip("/") not in ("/route", "/get_endpoint_workers"):
         path = "/api/v0" + path
     return f"{method.strip().upper()} {canonical_path(path)}"
+
+
+# The path of every route the simulator serves that Vast's OpenAPI documents describe, exactly
+# as the document writes it (tests/contract checks this list against the documents). With
+# --redirect-slashes a request whose trailing slash differs is redirected to this form.
+DOCUMENTED_PATHS: tuple[str, ...] = (
+    "/api/v0/bundles/",
+    "/api/v0/asks/{id}/",
+    "/api/v0/launch_instance/",
+    "/api/v1/instances/",
+    "/api/v0/instances/{id}/",
+    "/api/v0/instances/reboot/{id}/",
+    "/api/v0/instances/recycle/{id}/",
+    "/api/v0/instances/bid_price/{id}/",
+    "/api/v0/instances/request_logs/{id}",
+    "/api/v0/instances/command/{id}/",
+    "/api/v0/instances/{id}/ssh/",
+    "/api/v0/instances/{id}/ssh/{ssh_key_id}/",
+    "/api/v0/ssh/",
+    "/api/v0/ssh/{id}/",
+    "/api/v0/volumes/",
+    "/api/v0/volumes/search/",
+    "/api/v0/endptjobs/",
+    "/api/v0/endptjobs/{id}/",
+    "/api/v0/workergroups/",
+    "/api/v0/workergroups/{id}/",
+    "/api/v0/template/",
+    "/api/v0/secrets/",
+    "/api/v0/users/current/",
+    "/route/",
+    "/get_endpoint_workers/",
+)
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.strip("/").split("/") if s]
+
+
+def _match(template: list[str], path: list[str]) -> bool:
+    if len(template) != len(path):
+        return False
+    return all(t.startswith("{") or t == p for t, p in zip(template, path, strict=True))
+
+
+# Most literal segments first, so "/instances/request_logs/{id}" wins over "/instances/{id}/".
+_DOCUMENTED = sorted(
+    ((_segments(p), p.endswith("/")) for p in DOCUMENTED_PATHS),
+    key=lambda item: -sum(not s.startswith("{") for s in item[0]),
+)
+
+
+def documented_form(path: str) -> str | None:
+    """The documented spelling of `path` when only its trailing slash differs, else None."""
+    if path.startswith(ADMIN_PREFIX):
+        return None
+    segments = _segments(path)
+    for template, slash in _DOCUMENTED:
+        if _match(template, segments):
+            wanted = "/" + "/".join(segments) + ("/" if slash else "")
+            return None if wanted == path else wanted
+    return None

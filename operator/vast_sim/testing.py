@@ -19,6 +19,11 @@ without a context manager, for tests that kill and restart the simulator themsel
 
 `RunningSim.admin` (a `SimAdmin`, from admin_client.py and re-exported here) wraps the /_sim/
 admin API with a small synchronous httpx client, usable from sync and async tests alike.
+
+The simulator is strict by default (rate limits, Bearer-only auth, documented empty-list answers,
+unloading, unknown search fields refused, daily search quota). Relax it for fast tests that
+do not exercise those: `strict=False` (everything), `relax=("rate_limits", "unloading")` (some),
+or the same keys later through `sim.admin.config(...)`. Say why in the fixture.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +45,7 @@ import httpx
 
 from vast_sim.admin_client import SimAdmin
 from vast_sim.cli import READY_PREFIX
-from vast_sim.config import SimConfig
+from vast_sim.config import SimConfig, check_features
 
 __all__ = [
     "DEFAULT_TEST_API_KEY",
@@ -61,6 +66,7 @@ class RunningSim:
     url: str
     api_key: str
     admin: SimAdmin
+    extra_api_keys: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     state_file: str | None = None
     log_path: str | None = None
@@ -84,13 +90,19 @@ class RunningSim:
             raise RuntimeError("the world is only reachable for in-thread simulators")
         return self.app.state.sim.world
 
+    def headers_for(self, api_key: str) -> dict[str, str]:
+        """The Bearer header of another account's key."""
+        return {"Authorization": f"Bearer {api_key}"}
+
     def client(self, **kwargs: Any) -> httpx.Client:
-        """An httpx.Client with base_url=url and the Bearer header."""
-        headers = {**self.headers, **kwargs.pop("headers", {})}
+        """An httpx.Client with base_url=url and the Bearer header (`api_key=` another key)."""
+        key = kwargs.pop("api_key", self.api_key)
+        headers = {**self.headers_for(key), **kwargs.pop("headers", {})}
         return httpx.Client(base_url=self.url, headers=headers, **kwargs)
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
+        key = kwargs.pop("api_key", self.api_key)
+        headers = {**self.headers_for(key), **kwargs.pop("headers", {})}
         return httpx.AsyncClient(base_url=self.url, headers=headers, **kwargs)
 
     def logs(self) -> str:
@@ -118,6 +130,31 @@ class RunningSim:
             if self._thread is not None:
                 self._thread.join(timeout)
         return None
+
+
+def strictness_args(
+    strict: bool,
+    relax: Sequence[str],
+    enforce_rate_limits: bool | None,
+    unload_seconds: float | None,
+    search_quota: int | None,
+    redirect_slashes: bool,
+) -> list[str]:
+    """The vast-sim flags for these strictness settings."""
+    args: list[str] = [] if strict else ["--relaxed"]
+    for feature in relax:
+        args += ["--relax", feature]
+    if enforce_rate_limits is True:
+        args.append("--enforce-rate-limits")
+    elif enforce_rate_limits is False and "rate_limits" not in relax:
+        args += ["--relax", "rate_limits"]
+    if unload_seconds is not None:
+        args += ["--unload-seconds", str(unload_seconds)]
+    if search_quota is not None:
+        args += ["--search-quota", str(search_quota)]
+    if redirect_slashes:
+        args.append("--redirect-slashes")
+    return args
 
 
 def _read_ready_line(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
@@ -150,12 +187,27 @@ def start_sim_subprocess(
     state_file: str | None = None,
     seed: int = 0,
     num_machines: int | None = None,
-    enforce_rate_limits: bool = False,
+    enforce_rate_limits: bool | None = None,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
+    *,
+    strict: bool = True,
+    relax: Iterable[str] = (),
+    unload_seconds: float | None = None,
+    search_quota: int | None = None,
+    redirect_slashes: bool = False,
+    retry_after: bool = False,
+    extra_api_keys: Sequence[str] = (),
 ) -> RunningSim:
-    """Start `vast-sim` in a subprocess and wait until it serves; call `.stop()` when done."""
+    """Start `vast-sim` in a subprocess and wait until it serves; call `.stop()` when done.
+
+    The simulator is strict unless told otherwise: `strict=False` relaxes everything,
+    `relax=("rate_limits", "unloading", ...)` single features (vast_sim.config.FEATURES), and
+    `enforce_rate_limits` True/False switches the rate limits explicitly (None: follow strict).
+    """
+    relax = list(relax)
+    check_features(relax)
     args = [
         sys.executable,
         "-m",
@@ -175,8 +227,13 @@ def start_sim_subprocess(
         args += ["--state-file", str(state_file)]
     if num_machines is not None:
         args += ["--num-machines", str(num_machines)]
-    if enforce_rate_limits:
-        args.append("--enforce-rate-limits")
+    for extra_key in extra_api_keys:
+        args += ["--api-key", extra_key]
+    args += strictness_args(
+        strict, relax, enforce_rate_limits, unload_seconds, search_quota, redirect_slashes
+    )
+    if retry_after:
+        args.append("--retry-after")
     args += list(extra_args)
     log_fd, log_path = tempfile.mkstemp(prefix="vast-sim-", suffix=".log")
     proc_env = dict(os.environ if env is None else env)
@@ -188,6 +245,7 @@ def start_sim_subprocess(
         url=url or "",
         api_key=api_key,
         admin=SimAdmin(url or "http://127.0.0.1:0"),
+        extra_api_keys=list(extra_api_keys),
         process=proc,
         state_file=state_file,
         log_path=log_path,
@@ -206,10 +264,18 @@ def run_sim_subprocess(
     state_file: str | None = None,
     seed: int = 0,
     num_machines: int | None = None,
-    enforce_rate_limits: bool = False,
+    enforce_rate_limits: bool | None = None,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
+    *,
+    strict: bool = True,
+    relax: Iterable[str] = (),
+    unload_seconds: float | None = None,
+    search_quota: int | None = None,
+    redirect_slashes: bool = False,
+    retry_after: bool = False,
+    extra_api_keys: Sequence[str] = (),
 ) -> Iterator[RunningSim]:
     """`vast-sim` as a subprocess for the duration of the block (SIGTERM on exit)."""
     sim = start_sim_subprocess(
@@ -223,6 +289,13 @@ def run_sim_subprocess(
         extra_args=extra_args,
         env=env,
         startup_timeout=startup_timeout,
+        strict=strict,
+        relax=relax,
+        unload_seconds=unload_seconds,
+        search_quota=search_quota,
+        redirect_slashes=redirect_slashes,
+        retry_after=retry_after,
+        extra_api_keys=extra_api_keys,
     )
     try:
         yield sim
@@ -237,8 +310,8 @@ def run_sim_subprocess(
 def run_sim_in_thread(config: SimConfig | None = None, **overrides: Any) -> Iterator[RunningSim]:
     """The simulator served by uvicorn in a background thread of this process.
 
-    `overrides` set SimConfig fields (api_key, boot_seconds, seed, num_machines, ...). The
-    default api_key is DEFAULT_TEST_API_KEY and the default boot_seconds is 0.
+    `overrides` set SimConfig fields (api_key, boot_seconds, seed, num_machines, strict, relax,
+    ...). The default api_key is DEFAULT_TEST_API_KEY and the default boot_seconds is 0.
     """
     import uvicorn
 
@@ -246,7 +319,12 @@ def run_sim_in_thread(config: SimConfig | None = None, **overrides: Any) -> Iter
 
     cfg = config or SimConfig(api_key=DEFAULT_TEST_API_KEY, boot_seconds=0.0)
     for key, value in overrides.items():
+        if key == "enforce_rate_limits":
+            if value is not None:
+                cfg.set_feature("rate_limits", bool(value))
+            continue
         setattr(cfg, key, value)
+    check_features([*cfg.relax, *cfg.features])
     app = create_app(cfg)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -272,6 +350,7 @@ def run_sim_in_thread(config: SimConfig | None = None, **overrides: Any) -> Iter
         url=url,
         api_key=cfg.api_key,
         admin=SimAdmin(url),
+        extra_api_keys=[a.api_key for a in cfg.accounts],
         state_file=cfg.state_file,
         app=app,
         _server=server,

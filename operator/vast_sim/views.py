@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from vast_sim.models import Endpoint, JSONDict, Machine, SshKey, Template, Volume, Workergroup
+from vast_sim.models import (
+    PRIMARY_USER_ID,
+    Endpoint,
+    JSONDict,
+    Machine,
+    SshKey,
+    Template,
+    Volume,
+    Workergroup,
+)
 from vast_sim.offer_rows import storage_hourly
 
-USER_ID = 318_452
+USER_ID = PRIMARY_USER_ID
 
 
 def volume_row(vol: Volume, machine: Machine, instance_ids: list[int], now: float) -> JSONDict:
@@ -59,7 +68,7 @@ def endpoint_row(ep: Endpoint) -> JSONDict:
         "target_queue_time": ep.target_queue_time,
         "inactivity_timeout": ep.inactivity_timeout,
         "api_key": ep.api_key,
-        "user_id": USER_ID,
+        "user_id": ep.owner,
         "created_at": ep.created_at,
         "auto_delete_in_seconds": None,
         "auto_delete_due_24h": False,
@@ -85,7 +94,7 @@ def workergroup_row(wg: Workergroup, endpoint_api_key: str | None) -> JSONDict:
         "test_workers": wg.test_workers,
         "max_workers": wg.max_workers,
         "api_key": endpoint_api_key,
-        "user_id": USER_ID,
+        "user_id": wg.owner,
         "created_at": wg.created_at,
     }
 
@@ -104,7 +113,7 @@ def template_row(t: Template) -> JSONDict:
         "use_ssh": "ssh" in t.runtype,
         "ssh_direct": "ssh_direc" in t.runtype,
         "jup_direct": "jupyter_direc" in t.runtype,
-        "creator_id": extra.pop("creator_id", USER_ID),
+        "creator_id": extra.pop("creator_id", t.owner if t.owner is not None else USER_ID),
         "created_at": t.created_at,
         "private": extra.pop("private", False),
         "recommended": extra.pop("recommended", False),
@@ -119,7 +128,7 @@ def template_row(t: Template) -> JSONDict:
 def ssh_key_row(key: SshKey) -> JSONDict:
     return {
         "id": key.id,
-        "user_id": USER_ID,
+        "user_id": key.owner,
         "key": key.public_key,
         "public_key": key.public_key,
         "name": key.name,

@@ -1,7 +1,10 @@
 """Fixtures for the simulator's own tests.
 
 * ``world`` / ``clock``: a `World` with a hand-driven clock (lifecycle and query tests).
-* ``app`` / ``api``: the app in-process behind an httpx ASGI transport (fast HTTP tests).
+* ``app`` / ``api``: the app in-process behind an httpx ASGI transport (fast HTTP tests). Strict
+  except for the rate limits: these tests call routes back to back, far faster than Vast's
+  per-route intervals allow; the limits have their own tests (test_sim_strict.py).
+* ``strict_app`` / ``strict_api``: the same with every strict feature on.
 * ``served``: one in-thread uvicorn server per module, reset per test (faults that need a
   real socket: drop, timeout).
 * ``sim_process``: one `vast-sim` subprocess per module (the CLI tests), via
@@ -35,6 +38,13 @@ def world(clock: Clock) -> World:
 
 @pytest.fixture
 def app() -> Starlette:
+    config = SimConfig(api_key=KEY, boot_seconds=0.0, num_machines=NUM_MACHINES)
+    config.relax.add("rate_limits")  # see the module docstring
+    return create_app(config)
+
+
+@pytest.fixture
+def strict_app() -> Starlette:
     return create_app(SimConfig(api_key=KEY, boot_seconds=0.0, num_machines=NUM_MACHINES))
 
 
@@ -45,14 +55,29 @@ def sim(app: Starlette) -> Sim:
 
 
 @pytest.fixture
-async def api(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client of the in-process app (base http://vast.test)."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
+def strict_sim(strict_app: Starlette) -> Sim:
+    result: Sim = strict_app.state.sim
+    return result
+
+
+def asgi_client(app: Starlette, key: str = KEY) -> httpx.AsyncClient:
+    """An authenticated client of an in-process app (base http://vast.test)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
         base_url="http://vast.test",
-        headers={"Authorization": f"Bearer {KEY}"},
-    ) as client:
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+@pytest.fixture
+async def api(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def strict_api(strict_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(strict_app) as client:
         yield client
 
 

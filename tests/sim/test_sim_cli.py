@@ -1,7 +1,13 @@
-"""The official vastai CLI (1.9.1) against a `vast-sim` subprocess.
+"""The official vastai CLI (1.9.1) against a strict `vast-sim` subprocess.
 
 Each command is checked by its real effect: the parsed --raw output and the simulator's state
 and counters afterwards, not just the exit code.
+
+The simulator is fully strict here (rate limits, Bearer-only auth, documented empty lists,
+unloading, unknown search fields, search quota). The tests pace the CLI like a person would:
+before each command the simulated clock moves on by `PACE` seconds, more than any per-route
+interval (5.5 s) and 60 s / 10 searches, so no command meets a rate limit it would not meet at a
+human's pace. The limits themselves are tested in test_sim_strict.py.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ TEMPLATE = "661d064bbda1f2a133816b6d55da07c3"
 
 Vastai = Callable[..., subprocess.CompletedProcess[str]]
 
+PACE = 6.5
+
 
 @pytest.fixture(scope="module")
 def cli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -31,7 +39,8 @@ def cli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def cli_sim(sim_process: RunningSim) -> RunningSim:
     sim_process.admin.reset()
-    sim_process.admin.config(boot_seconds=0)
+    # Unloading outlasts a few paced commands, so the tests can watch it.
+    sim_process.admin.config(boot_seconds=0, strict=True, unload_seconds=10 * PACE)
     return sim_process
 
 
@@ -42,6 +51,7 @@ def vastai(cli_sim: RunningSim, cli_home: Path) -> Iterator[Vastai]:
     def run(
         *args: str, ok: bool = True, key: str | None = None
     ) -> subprocess.CompletedProcess[str]:
+        cli_sim.admin.advance_clock(PACE)
         done = run_vastai(cli_sim.url, key or cli_sim.api_key, env, *args)
         if ok:
             assert done.returncode == 0, f"vastai {' '.join(args)}\n{done.stdout}\n{done.stderr}"
@@ -136,6 +146,10 @@ def test_instance_lifecycle(vastai: Vastai, cli_sim: RunningSim) -> None:
 
     assert "destroying instance" in vastai("destroy", "instance", str(inst_id), "-y").stdout
     assert raw(vastai("show", "instance", str(inst_id), "--raw")) == {"instances": None}
+    (unloading,) = raw(vastai("show", "instances", "--raw"))  # listed while it unloads
+    assert (unloading["id"], unloading["cur_state"]) == (inst_id, "unloaded")
+    cli_sim.admin.advance_clock(cli_sim.admin.config()["unload_seconds"])
+    assert raw(vastai("show", "instances", "--raw")) == []
     missing = vastai("show", "instance", str(inst_id), ok=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
     assert cli_sim.admin.state()["instances"] == []
@@ -204,7 +218,11 @@ def test_endpoints_and_workergroups(vastai: Vastai, cli_sim: RunningSim) -> None
     assert wg["search_query"]["gpu_ram"] == {"gte": 23000.0}
     assert wg["search_query"]["rented"] == {"eq": False}  # CLI default appended
     assert "'success': True" in vastai("delete", "workergroup", str(wg["id"])).stdout
-    assert raw(vastai("show", "workergroups", "--raw")) == []
+    # None left: the documented 400 (oas:show_endpoints; the same for workergroups), which the
+    # CLI reports as an error.
+    empty = vastai("show", "workergroups", "--raw", ok=False)
+    error = json.loads(empty.stderr.strip().splitlines()[-1])
+    assert (error["status_code"], error["msg"]) == (400, "No workergroups for user found")
 
     vastai("create", "workergroup", "--template_hash", TEMPLATE, "--endpoint_id", str(ep_id))
     assert "'success': True" in vastai("delete", "endpoint", str(ep_id)).stdout

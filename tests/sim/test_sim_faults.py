@@ -152,9 +152,14 @@ def test_admin_status_destroy_and_machine_flags(served: RunningSim) -> None:
     assert (row["actual_status"], row["status_msg"]) == ("exited", "container exited with code 1")
     info = served.admin.instance(inst)
     assert info is not None and info["api_key"] == created["instance_api_key"]
-    served.admin.destroy_instance(inst)
+    served.admin.destroy_instance(inst)  # behind the client's back: unloading, then gone
+    r = httpx.get(f"{served.url}/api/v1/instances/", headers=served.headers)
+    assert [(i["id"], i["cur_state"]) for i in r.json()["instances"]] == [(inst, "unloaded")]
     r = httpx.get(f"{served.api_url}/instances/{inst}/", headers=served.headers)
     assert r.json() == {"instances": None}
+    served.admin.advance_clock(served.admin.config()["unload_seconds"])
+    r = httpx.get(f"{served.url}/api/v1/instances/", headers=served.headers)
+    assert r.json()["instances"] == []
     assert served.admin.instance(inst) is None
 
     served.admin.config(boot_seconds=30)

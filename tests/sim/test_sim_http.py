@@ -104,8 +104,13 @@ async def test_single_is_a_dict_list_is_a_list_missing_is_null(api: httpx.AsyncC
     }
     gone = await api.get(f"/api/v0/instances/{inst}/")
     assert gone.status_code == 200 and gone.json() == {"instances": None}
+    (unloading,) = (await api.get("/api/v1/instances/")).json()["instances"]  # still listed
+    assert (unloading["id"], unloading["cur_state"]) == (inst, "unloaded")
+    assert unloading["actual_status"] == "stopped"
     again = await api.delete(f"/api/v0/instances/{inst}/")
     assert again.status_code == 404 and again.json()["error"] == "not_found"
+    await api.post("/_sim/clock", json={"advance": 11})  # past unload_seconds (10)
+    assert (await api.get("/api/v1/instances/")).json()["instances"] == []
 
 
 async def test_trailing_slash_and_v1_aliases(api: httpx.AsyncClient, sim: Sim) -> None:
@@ -359,8 +364,17 @@ async def test_endpoint_and_workergroup_crud(api: httpx.AsyncClient) -> None:
 
     deleted = (await api.request("DELETE", f"/api/v0/endptjobs/{ep_id}/", json={})).json()
     assert deleted["success"] is True
-    assert (await api.get("/api/v0/autojobs/")).json()["results"] == []  # cascaded
-    assert (await api.get("/api/v0/endptjobs/")).json() == {"success": True, "results": []}
+    # Cascaded; an account without any gets the documented 400 (oas:show_endpoints).
+    no_groups = await api.get("/api/v0/autojobs/")
+    assert no_groups.status_code == 400
+    assert no_groups.json()["msg"] == "No workergroups for user found"
+    none = await api.get("/api/v0/endptjobs/")
+    assert none.status_code == 400
+    assert none.json() == {
+        "success": False,
+        "error": "invalid_args",
+        "msg": "No endpoints for user found",
+    }
 
 
 async def test_templates_and_secrets(api: httpx.AsyncClient) -> None:
@@ -402,16 +416,18 @@ async def test_rate_limits_in_three_body_styles(api: httpx.AsyncClient, sim: Sim
     d = await api.delete(f"/api/v0/instances/{inst}/")
     assert d.status_code == 429 and d.json()["error"] == "rate_limit_exceeded"
     await api.get("/api/v0/template/")
-    t = await api.get("/api/v0/template/")
-    assert t.status_code == 429 and t.headers["content-type"].startswith("text/plain")
-    assert t.text.startswith("API requests too frequent")
+    t = await api.get("/api/v0/template/")  # oas:search_templates documents the detail style
+    assert t.status_code == 429
+    assert t.json() == {"detail": "API requests too frequent endpoint threshold=3"}
     # Another identity has its own budget; other routes are not limited.
     other = await api.get("/api/v0/template/", headers={"Authorization": ""})
     assert other.status_code == 403
     assert (await api.get("/api/v0/users/current")).status_code == 200
     await api.post("/_sim/config", json={"rate_limits": {"GET /users/current": 60}})
     assert (await api.get("/api/v0/users/current")).status_code == 200
-    assert (await api.get("/api/v0/users/current")).status_code == 429
+    plain = await api.get("/api/v0/users/current")  # no documented 429 style: plain text
+    assert plain.status_code == 429 and plain.headers["content-type"].startswith("text/plain")
+    assert plain.text == "API requests too frequent endpoint threshold=60"
     await api.post("/_sim/config", json={"enforce_rate_limits": False})
     assert (await api.get("/api/v0/users/current")).status_code == 200
 

@@ -69,7 +69,9 @@ def test_boot_goes_null_then_loading_then_running(world: World, clock: Clock) ->
     )
 
 
-def test_renting_takes_the_offer_and_destroying_returns_the_gpus(world: World) -> None:
+def test_renting_takes_the_offer_and_destroying_returns_the_gpus(
+    world: World, clock: Clock
+) -> None:
     offer = single_gpu_offer(world)
     machine = world.machines[offer["machine_id"]]
     free_before = machine.free_gpus
@@ -86,8 +88,22 @@ def test_renting_takes_the_offer_and_destroying_returns_the_gpus(world: World) -
         "ask_id": offer["id"],
     }
     assert world.destroy_instance(inst_id) is True
-    assert machine.free_gpus == free_before
+    # Unloading: still listed (cur_state "unloaded"), the GPUs not yet back, no second destroy.
+    row = world.instance_row(inst_id)
+    assert row is not None
+    assert (row["cur_state"], row["next_state"], row["intended_status"]) == (
+        "unloaded",
+        "unloaded",
+        "stopped",
+    )
+    assert machine.free_gpus == free_before - 1
+    assert world.destroy_instance(inst_id) is False
+    with pytest.raises(VastError) as gone:
+        world.manage_instance(inst_id, {"state": "running"})
+    assert gone.value.status == 404
+    clock.advance(world.config.unload_seconds)
     assert world.instance_row(inst_id) is None
+    assert machine.free_gpus == free_before
     assert world.destroy_instance(inst_id) is False
     # The capacity is back on the market under a fresh offer id (offer ids are one-shot).
     again = [
@@ -131,6 +147,8 @@ def test_stop_releases_gpus_and_start_reschedules(world: World, clock: Clock) ->
 
     world.destroy_instance(other_id)
     clock.advance(0.1)
+    assert status(world, inst_id) == "stopped"  # the other rental is still unloading
+    clock.advance(world.config.unload_seconds)
     assert status(world, inst_id) == "loading"
     clock.advance(5)
     assert status(world, inst_id) == "running"
@@ -270,7 +288,7 @@ def test_insufficient_credit(world: World) -> None:
     assert err.value.body["msg"].startswith("Insufficient credit")
 
 
-def test_volumes_are_tied_to_a_machine(world: World) -> None:
+def test_volumes_are_tied_to_a_machine(world: World, clock: Clock) -> None:
     offer = single_gpu_offer(world)
     machine = world.machines[offer["machine_id"]]
     created = world.create_instance(
@@ -300,6 +318,9 @@ def test_volumes_are_tied_to_a_machine(world: World) -> None:
     with pytest.raises(VastError):
         world.delete_volume(volume["id"])  # stopped is not enough
     world.destroy_instance(inst_id)
+    with pytest.raises(VastError):
+        world.delete_volume(volume["id"])  # destroyed, but still unloading
+    clock.advance(world.config.unload_seconds)
     assert world.delete_volume(volume["id"]) == {"success": True}
     with pytest.raises(VastError) as err:
         world.delete_volume(volume["id"])

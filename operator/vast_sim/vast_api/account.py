@@ -17,37 +17,38 @@ async def search_templates(call: Call) -> Response:
         filters = json.loads(raw)
     except json.JSONDecodeError:
         raise vast_error(400, "invalid_request", "select_filters must be valid JSON") from None
-    rows = call.world.search_templates(filters)
+    rows = call.world.search_templates(filters, call.user)
     return ok({"success": True, "templates_found": len(rows), "templates": rows})
 
 
 async def create_template(call: Call) -> Response:
-    return ok(call.world.create_template(await json_body(call.request)))
+    return ok(call.world.create_template(await json_body(call.request), call.user))
 
 
 async def edit_template(call: Call) -> Response:
-    return ok(call.world.edit_template(await json_body(call.request)))
+    return ok(call.world.edit_template(await json_body(call.request), call.user))
 
 
 async def delete_template(call: Call) -> Response:
-    return ok(call.world.delete_template(await json_body(call.request)))
+    return ok(call.world.delete_template(await json_body(call.request), call.user))
 
 
 async def list_secrets(call: Call) -> Response:
-    return ok(call.world.list_secrets())
+    return ok(call.world.list_secrets(call.user))
 
 
 async def create_secret(call: Call) -> Response:
-    return ok(call.world.set_secret(await json_body(call.request), create=True))
+    return ok(call.world.set_secret(await json_body(call.request), create=True, owner=call.user))
 
 
 async def update_secret(call: Call) -> Response:
-    return ok(call.world.set_secret(await json_body(call.request), create=False))
+    body = await json_body(call.request)
+    return ok(call.world.set_secret(body, create=False, owner=call.user))
 
 
 async def delete_secret(call: Call) -> Response:
-    return ok(call.world.delete_secret(await json_body(call.request)))
+    return ok(call.world.delete_secret(await json_body(call.request), call.user))
 
 
 async def current_user(call: Call) -> Response:
-    return ok(call.world.user())
+    return ok(call.world.user(call.user))

@@ -10,7 +10,11 @@ from vast_sim.vast_api.common import ok, result_url
 
 
 async def list_instances_v1(call: Call) -> Response:
-    return ok(call.world.list_instances(call.request.query_params))
+    fault = call.fault
+    hide = (
+        frozenset(fault.ids or ()) if fault is not None and fault.kind == "missing_rows" else None
+    )
+    return ok(call.world.list_instances(call.request.query_params, call.user, hide or frozenset()))
 
 
 async def list_instances_v0(call: Call) -> Response:
@@ -30,7 +34,7 @@ async def bulk_manage(call: Call) -> Response:
     state = body.get("state")
     if not isinstance(ids, list) or state not in ("running", "stopped"):
         raise vast_error(400, "invalid_args", "Send ids (list) and state running|stopped.")
-    return ok(call.world.bulk_manage(ids, str(state)))
+    return ok(call.world.bulk_manage(ids, str(state), call.user))
 
 
 async def bulk_destroy(call: Call) -> Response:
@@ -44,49 +48,51 @@ async def bulk_destroy(call: Call) -> Response:
             inst_id = int(raw)
         except (TypeError, ValueError):
             continue
-        if call.world.destroy_instance(inst_id):
+        if call.world.destroy_instance(inst_id, call.user):
             destroyed.append(inst_id)
     return ok({"success": True, "destroyed": destroyed})
 
 
 async def instance_filters(call: Call) -> Response:
-    return ok({"filters": call.world.instance_filters()})
+    return ok({"filters": call.world.instance_filters(call.user)})
 
 
 async def show_instance(call: Call) -> Response:
     inst_id = path_int(call, what="instance id")
-    return ok({"instances": call.world.instance_row(inst_id)})
+    # A destroyed instance is gone here at once; only the list keeps it while it unloads.
+    return ok({"instances": call.world.instance_row(inst_id, call.user, unloading=False)})
 
 
 async def manage_instance(call: Call) -> Response:
     inst_id = path_int(call, what="instance id")
     body = await json_body(call.request)
-    return ok(call.world.manage_instance(inst_id, body))
+    return ok(call.world.manage_instance(inst_id, body, call.user))
 
 
 async def destroy_instance(call: Call) -> Response:
     inst_id = path_int(call, what="instance id")
-    if not call.world.destroy_instance(inst_id):
+    if not call.world.destroy_instance(inst_id, call.user):
         raise vast_error(404, "not_found", "Instance not found")
     return ok({"success": True})
 
 
 async def reboot_instance(call: Call) -> Response:
-    return ok(call.world.reboot_instance(path_int(call, what="instance id")))
+    return ok(call.world.reboot_instance(path_int(call, what="instance id"), call.user))
 
 
 async def recycle_instance(call: Call) -> Response:
-    return ok(call.world.recycle_instance(path_int(call, what="instance id")))
+    return ok(call.world.recycle_instance(path_int(call, what="instance id"), call.user))
 
 
 async def change_bid(call: Call) -> Response:
     body = await json_body(call.request)
-    return ok(call.world.change_bid(path_int(call, what="instance id"), body.get("price")))
+    inst_id = path_int(call, what="instance id")
+    return ok(call.world.change_bid(inst_id, body.get("price"), call.user))
 
 
 async def request_logs(call: Call) -> Response:
     body = await json_body(call.request)
-    token = call.world.request_logs(path_int(call, what="instance id"), body)
+    token = call.world.request_logs(path_int(call, what="instance id"), body, call.user)
     return ok(
         {
             "success": True,
@@ -98,7 +104,7 @@ async def request_logs(call: Call) -> Response:
 
 async def execute(call: Call) -> Response:
     body = await json_body(call.request)
-    token = call.world.execute(path_int(call, what="instance id"), body.get("command"))
+    token = call.world.execute(path_int(call, what="instance id"), body.get("command"), call.user)
     return ok(
         {
             "success": True,

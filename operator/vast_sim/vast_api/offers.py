@@ -13,9 +13,13 @@ from vast_sim.errors import vast_error
 from vast_sim.vast_api.common import ok
 
 
+def _strict_fields(call: Call) -> bool:
+    return call.sim.config.enforces("unknown_search_fields")
+
+
 async def search_offers(call: Call) -> Response:
     query = await json_any(call.request)
-    return ok({"offers": call.world.search_offers(query)})
+    return ok({"offers": call.world.search_offers(query, _strict_fields(call))})
 
 
 async def search_offers_legacy(call: Call) -> Response:
@@ -24,13 +28,13 @@ async def search_offers_legacy(call: Call) -> Response:
         query = json.loads(raw)
     except json.JSONDecodeError:
         raise vast_error(400, "invalid_request", "q must be a JSON query object") from None
-    return ok({"offers": call.world.search_offers(query)})
+    return ok({"offers": call.world.search_offers(query, _strict_fields(call))})
 
 
 async def search_asks(call: Call) -> Response:
     body = await json_body(call.request)
     query = body.get("q", {})
-    return ok({"offers": call.world.search_offers(query)})
+    return ok({"offers": call.world.search_offers(query, _strict_fields(call))})
 
 
 async def create_instance(call: Call) -> Response:
@@ -39,7 +43,8 @@ async def create_instance(call: Call) -> Response:
     fault = call.fault
     if fault is not None and fault.kind == "offer_vanish":
         call.world.vanish_offer(offer_id)
-    result = call.world.create_instance(offer_id, body)
+    lag = fault.seconds if fault is not None and fault.kind == "listing_lag" else None
+    result = call.world.create_instance(offer_id, body, call.user, listing_lag=lag)
     if fault is not None and fault.kind == "create_error_allocates":
         return ok(
             {
@@ -60,10 +65,10 @@ async def launch_instance(call: Call) -> Response:
         raise vast_error(400, "invalid_args", "q must be a search query object")
     if not query.get("order"):
         query = {**query, "order": [["dph_total", "asc"]]}
-    offers = call.world.search_offers({**query, "limit": 1})
+    offers = call.world.search_offers({**query, "limit": 1}, _strict_fields(call))
     if not offers:
         raise vast_error(404, "no_offers", "No offers match your query.")
-    return ok(call.world.create_instance(int(offers[0]["id"]), body))
+    return ok(call.world.create_instance(int(offers[0]["id"]), body, call.user))
 
 
 async def gpu_names(call: Call) -> Response:

@@ -1,12 +1,16 @@
-"""The account: the current user, its credit (and the check that it covers a rental) and its
-environment secrets."""
+"""Accounts: the current user, its credit (and the check that it covers a rental), its
+environment secrets, and creating more accounts (admin)."""
 
 from __future__ import annotations
 
-from vast_sim import views
+import secrets
+
+from vast_sim.config import AccountSpec
 from vast_sim.errors import vast_error
-from vast_sim.models import JSONDict
+from vast_sim.models import PRIMARY_USER_ID, Account, JSONDict
 from vast_sim.world.state import WorldState
+
+MAX_SECRETS = 100
 
 
 def require_credit(credit: float, hourly: float, offer_id: int) -> None:
@@ -21,18 +25,29 @@ def require_credit(credit: float, hourly: float, offer_id: int) -> None:
         )
 
 
-class AccountMixin(WorldState):
-    """`/users/current/`, the credit and `/secrets/`."""
+def account_view(account: Account) -> JSONDict:
+    """An account as the admin API shows it."""
+    return {
+        "user_id": account.user_id,
+        "api_key": account.api_key,
+        "username": account.username,
+        "credit": account.credit,
+    }
 
-    def user(self) -> JSONDict:
+
+class AccountMixin(WorldState):
+    """`/users/current/`, the credit and `/secrets/`, per account."""
+
+    def user(self, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            credit = round(self.credit, 2)
-            keys = list(self.ssh_keys.values())
+            account = self._account(owner)
+            credit = round(account.credit, 2)
+            keys = [k for k in self.ssh_keys.values() if k.owner == owner]
         return {
-            "id": views.USER_ID,
-            "user": "simuser",
-            "username": "simuser",
-            "email": "simuser@example.com",
+            "id": account.user_id,
+            "user": account.username,
+            "username": account.username,
+            "email": f"{account.username}@example.com",
             "fullname": "Vast Simulator",
             "credit": credit,
             "balance": 0.0,
@@ -60,46 +75,71 @@ class AccountMixin(WorldState):
             "ssh_key": keys[0].public_key if keys else None,
             "key_id": 1,
             "sid": None,
-            "api_key": self.config.api_key,
+            "api_key": account.api_key,
         }
 
-    def set_credit(self, credit: float) -> None:
+    def credit_of(self, owner: int = PRIMARY_USER_ID) -> float:
         with self.lock:
-            self.credit = float(credit)
+            return self._account(owner).credit
+
+    def set_credit(self, credit: float, owner: int = PRIMARY_USER_ID) -> None:
+        with self.lock:
+            self._account(owner).credit = float(credit)
             self._touch()
 
-    def list_secrets(self) -> JSONDict:
-        with self.lock:
-            return {"success": True, "secrets": dict(self.secrets)}
+    # --- accounts (admin) ------------------------------------------------------------------------
 
-    def set_secret(self, body: JSONDict, *, create: bool) -> JSONDict:
+    def create_account(
+        self, api_key: str | None = None, credit: float | None = None, username: str | None = None
+    ) -> JSONDict:
+        """A new, empty account; its key is generated when none is given."""
         with self.lock:
+            key = api_key or "sim-" + secrets.token_hex(16)
+            account = self._add_account_spec(AccountSpec(key, credit, username))
+            self._touch()
+            return account_view(account)
+
+    def account_list(self) -> list[JSONDict]:
+        with self.lock:
+            return [account_view(a) for a in self.accounts.values()]
+
+    # --- secrets ---------------------------------------------------------------------------------
+
+    def list_secrets(self, owner: int = PRIMARY_USER_ID) -> JSONDict:
+        with self.lock:
+            return {"success": True, "secrets": dict(self._account(owner).secrets)}
+
+    def set_secret(self, body: JSONDict, *, create: bool, owner: int = PRIMARY_USER_ID) -> JSONDict:
+        with self.lock:
+            account = self._account(owner)
             key, value = body.get("key"), body.get("value")
             if not key or value is None:
                 raise vast_error(400, "missing_input", "Both key and value are required.")
             name = str(key).upper()
             if create:
-                if name in self.secrets:
+                if name in account.secrets:
                     raise vast_error(
                         400, "existing_key", f"Environment variable {name} already exists."
                     )
-                if len(self.secrets) >= 100:
+                if len(account.secrets) >= MAX_SECRETS:
                     raise vast_error(
                         400, "max_secrets", "You have reached the maximum number of secrets."
                     )
-            elif name not in self.secrets:
+            elif name not in account.secrets:
                 raise vast_error(404, "not_found", f"Environment variable {name} not found.")
-            self.secrets[name] = str(value)
+            account.secrets = {**account.secrets, name: str(value)}
             self._touch()
             verb = "added" if create else "updated"
             return {"success": True, "msg": f"Environment variable {verb} successfully"}
 
-    def delete_secret(self, body: JSONDict) -> JSONDict:
+    def delete_secret(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
+            account = self._account(owner)
             name = str(body.get("key") or "").upper()
             if not name:
                 raise vast_error(400, "missing_input", "key is required.")
-            if self.secrets.pop(name, None) is None:
+            if name not in account.secrets:
                 raise vast_error(404, "not_found", f"Environment variable {name} not found.")
+            account.secrets = {k: v for k, v in account.secrets.items() if k != name}
             self._touch()
             return {"success": True, "msg": "Environment variable deleted successfully"}

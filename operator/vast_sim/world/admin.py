@@ -20,7 +20,6 @@ class AdminMixin(WorldState):
             self._build(
                 self.seed if seed is None else seed,
                 self.num_machines if num_machines is None else num_machines,
-                self.config.credit,
             )
             self.results = {}
             self._touch()

@@ -8,7 +8,7 @@ from typing import Any
 
 from vast_sim import views
 from vast_sim.errors import vast_error
-from vast_sim.models import Endpoint, JSONDict, Template, Workergroup
+from vast_sim.models import PRIMARY_USER_ID, Endpoint, JSONDict, Template, Workergroup
 from vast_sim.query import QueryError, parse_cli_query
 from vast_sim.world.params import num, opt_int, opt_num
 from vast_sim.world.state import WorldState
@@ -19,7 +19,14 @@ ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 class EndpointsMixin(WorldState):
     """`/endptjobs/` and `/workergroups/` (alias `/autojobs/`)."""
 
-    def create_endpoint(self, body: JSONDict) -> JSONDict:
+    def _endpoints_of(self, owner: int) -> list[Endpoint]:
+        return [e for e in self.endpoints.values() if e.owner == owner]
+
+    def _endpoint_of(self, ep_id: int, owner: int) -> Endpoint | None:
+        ep = self.endpoints.get(ep_id)
+        return ep if ep is not None and ep.owner == owner else None
+
+    def create_endpoint(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             name = body.get("endpoint_name")
             if name is not None:
@@ -30,7 +37,7 @@ class EndpointsMixin(WorldState):
                         "invalid_args",
                         "endpoint_name may only contain letters, digits, '_' and '-'.",
                     )
-                if any(e.endpoint_name == name for e in self.endpoints.values()):
+                if any(e.endpoint_name == name for e in self._endpoints_of(owner)):
                     raise vast_error(
                         400, "invalid_args", f"Endpoint name {name} is already in use."
                     )
@@ -50,6 +57,7 @@ class EndpointsMixin(WorldState):
                 api_key=secrets.token_hex(32),
                 created_at=self.now(),
                 autoscaler_instance=str(body.get("autoscaler_instance") or "prod"),
+                owner=owner,
             )
             if ep.target_util > 1.0:
                 raise vast_error(400, "invalid_args", "target_util must be at most 1.0")
@@ -59,18 +67,18 @@ class EndpointsMixin(WorldState):
             self._touch()
             return {"success": True, "result": ep.id}
 
-    def list_endpoints(self) -> list[JSONDict]:
+    def list_endpoints(self, owner: int = PRIMARY_USER_ID) -> list[JSONDict]:
         with self.lock:
-            return [views.endpoint_row(e) for e in self.endpoints.values()]
+            return [views.endpoint_row(e) for e in self._endpoints_of(owner)]
 
-    def endpoint_row(self, ep_id: int) -> JSONDict | None:
+    def endpoint_row(self, ep_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict | None:
         with self.lock:
-            ep = self.endpoints.get(ep_id)
+            ep = self._endpoint_of(ep_id, owner)
             return views.endpoint_row(ep) if ep else None
 
-    def update_endpoint(self, ep_id: int, body: JSONDict) -> JSONDict:
+    def update_endpoint(self, ep_id: int, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            ep = self.endpoints.get(ep_id)
+            ep = self._endpoint_of(ep_id, owner)
             if ep is None:
                 raise vast_error(400, "invalid_args", "Endpointgroup not found for user")
             float_fields = ("min_load", "min_cold_load", "target_util", "cold_mult")
@@ -100,7 +108,9 @@ class EndpointsMixin(WorldState):
                         "invalid_args",
                         "endpoint_name may only contain letters, digits, '_' and '-'.",
                     )
-                if any(e.endpoint_name == name and e.id != ep_id for e in self.endpoints.values()):
+                if any(
+                    e.endpoint_name == name and e.id != ep_id for e in self._endpoints_of(owner)
+                ):
                     raise vast_error(
                         400, "invalid_args", f"Endpoint name {name} is already in use."
                     )
@@ -111,10 +121,11 @@ class EndpointsMixin(WorldState):
             self._touch()
             return {"success": True}
 
-    def delete_endpoint(self, ep_id: int) -> JSONDict:
+    def delete_endpoint(self, ep_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            if self.endpoints.pop(ep_id, None) is None:
-                raise vast_error(400, None, "Routegroup not found for user")
+            if self._endpoint_of(ep_id, owner) is None:
+                raise vast_error(400, "invalid_args", "Routegroup not found for user")
+            del self.endpoints[ep_id]
             for wg_id in [w.id for w in self.workergroups.values() if w.endpoint_id == ep_id]:
                 del self.workergroups[wg_id]
             self._touch()
@@ -125,37 +136,36 @@ class EndpointsMixin(WorldState):
                 "msg": "Deleted endpoint job and 0 workers",
             }
 
-    def endpoint_by_name(self, name: str) -> Endpoint | None:
+    def endpoints_by_name(self, name: str) -> list[Endpoint]:
+        """Every account's endpoints called `name` (run.vast.ai tells them apart by key)."""
         with self.lock:
-            for ep in self.endpoints.values():
-                if ep.endpoint_name == name:
-                    return ep
-            return None
+            return [ep for ep in self.endpoints.values() if ep.endpoint_name == name]
 
-    def _resolve_endpoint(self, body: JSONDict) -> Endpoint | None:
+    def _resolve_endpoint(self, body: JSONDict, owner: int) -> Endpoint | None:
         ep_id = body.get("endpoint_id")
         if ep_id is not None:
             try:
-                return self.endpoints.get(int(ep_id))
+                return self._endpoint_of(int(ep_id), owner)
             except (TypeError, ValueError):
                 return None
         name = body.get("endpoint_name")
         if name is not None:
-            for ep in self.endpoints.values():
+            for ep in self._endpoints_of(owner):
                 if ep.endpoint_name == str(name):
                     return ep
         return None
 
-    def _template_for(self, body: JSONDict) -> Template | None:
+    def _template_for(self, body: JSONDict, owner: int) -> Template | None:
         template_hash = body.get("template_hash")
         template_id = body.get("template_id")
+        templates = self._visible_templates(owner)
         if template_hash:
-            found = self.templates.get(str(template_hash))
+            found = templates.get(str(template_hash))
             if found is None:
                 raise vast_error(400, "invalid_args", f"Template {template_hash} not found.")
             return found
         if template_id is not None:
-            for t in self.templates.values():
+            for t in templates.values():
                 if str(t.id) == str(template_id):
                     return t
             raise vast_error(400, "invalid_args", f"Template {template_id} not found.")
@@ -174,16 +184,16 @@ class EndpointsMixin(WorldState):
                 raise vast_error(400, "invalid_args", exc.msg) from None
         raise vast_error(400, "invalid_args", "search_params must be a query string or object")
 
-    def create_workergroup(self, body: JSONDict) -> JSONDict:
+    def create_workergroup(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            ep = self._resolve_endpoint(body)
+            ep = self._resolve_endpoint(body, owner)
             if ep is None:
                 raise vast_error(
                     400,
                     "invalid_args",
                     "Please assign your workergroup to a valid endpoint identifier",
                 )
-            template = self._template_for(body)
+            template = self._template_for(body, owner)
             launch_args = body.get("launch_args")
             if template is None and "--image" not in str(launch_args or ""):
                 raise vast_error(
@@ -210,12 +220,13 @@ class EndpointsMixin(WorldState):
                 max_workers=int(num(body.get("max_workers"), "max_workers", default=20)),
                 created_at=self.now(),
                 autoscaler_instance=str(body.get("autoscaler_instance") or "prod"),
+                owner=owner,
             )
             self.workergroups[wg.id] = wg
             self._touch()
             return {"success": True, "id": wg.id}
 
-    def list_workergroups(self) -> list[JSONDict]:
+    def list_workergroups(self, owner: int = PRIMARY_USER_ID) -> list[JSONDict]:
         with self.lock:
             return [
                 views.workergroup_row(
@@ -225,15 +236,22 @@ class EndpointsMixin(WorldState):
                     else None,
                 )
                 for w in self.workergroups.values()
+                if w.owner == owner
             ]
 
-    def update_workergroup(self, wg_id: int, body: JSONDict) -> JSONDict:
+    def _workergroup_of(self, wg_id: int, owner: int) -> Workergroup | None:
+        wg = self.workergroups.get(wg_id)
+        return wg if wg is not None and wg.owner == owner else None
+
+    def update_workergroup(
+        self, wg_id: int, body: JSONDict, owner: int = PRIMARY_USER_ID
+    ) -> JSONDict:
         with self.lock:
-            wg = self.workergroups.get(wg_id)
+            wg = self._workergroup_of(wg_id, owner)
             if wg is None:
                 raise vast_error(400, None, "Workgroup not found for user")
             if body.get("endpoint_id") is not None or body.get("endpoint_name") is not None:
-                ep = self._resolve_endpoint(body)
+                ep = self._resolve_endpoint(body, owner)
                 if ep is None:
                     raise vast_error(
                         400,
@@ -242,7 +260,7 @@ class EndpointsMixin(WorldState):
                     )
                 wg.endpoint_id, wg.endpoint_name = ep.id, ep.endpoint_name
             if body.get("template_hash") or body.get("template_id") is not None:
-                template = self._template_for(body)
+                template = self._template_for(body, owner)
                 if template is not None:
                     wg.template_hash, wg.template_id = template.hash_id, template.id
             if body.get("search_params") is not None:
@@ -259,15 +277,16 @@ class EndpointsMixin(WorldState):
             self._touch()
             return {"success": True}
 
-    def delete_workergroup(self, wg_id: int) -> JSONDict:
+    def delete_workergroup(self, wg_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            if self.workergroups.pop(wg_id, None) is None:
+            if self._workergroup_of(wg_id, owner) is None:
                 raise vast_error(
                     404,
                     "no_such_workergroup",
                     "No workergroup by that id is available.",
                     id=wg_id,
                 )
+            del self.workergroups[wg_id]
             self._touch()
             return {
                 "success": True,

@@ -6,7 +6,7 @@ import secrets
 
 from vast_sim import lifecycle
 from vast_sim.errors import vast_error
-from vast_sim.models import Instance, JSONDict, Machine
+from vast_sim.models import PRIMARY_USER_ID, Instance, JSONDict, Machine
 from vast_sim.offer_rows import storage_hourly
 from vast_sim.world.account import require_credit
 from vast_sim.world.rent_request import instance_spec, volume_links
@@ -16,12 +16,23 @@ from vast_sim.world.state import WorldState
 class InstanceLifecycleMixin(WorldState):
     """Renting an offer and ending, rebooting or recycling the contract."""
 
-    def create_instance(self, offer_id: int, body: JSONDict) -> JSONDict:
-        """`PUT /asks/{id}/`: rent the offer. Returns the success body."""
+    def create_instance(
+        self,
+        offer_id: int,
+        body: JSONDict,
+        owner: int = PRIMARY_USER_ID,
+        listing_lag: float | None = None,
+    ) -> JSONDict:
+        """`PUT /asks/{id}/`: rent the offer for account `owner`. Returns the success body.
+
+        `listing_lag` (a fault) keeps the new instance out of the list for that many seconds.
+        """
         with self.lock:
+            account = self._account(owner)
+            self._refresh_transient()
             machine, size = self._rentable_slot(offer_id)
             static = self._static(offer_id)
-            spec = instance_spec(offer_id, body, static, self.templates)
+            spec = instance_spec(offer_id, body, static, self._visible_templates(owner))
             schedulable = machine.free_gpus >= size
             if not schedulable and bool(body.get("cancel_unavail")):
                 raise vast_error(
@@ -32,14 +43,15 @@ class InstanceLifecycleMixin(WorldState):
                 )
             gpu_hour = spec["bid_price"] if spec["is_bid"] else static["dph_base"]
             hourly = gpu_hour + storage_hourly(machine.storage_cost, spec["disk"])
-            require_credit(self.credit, hourly, offer_id)
-            links = volume_links(
-                body, spec["env"], machine, offer_id, self.vol_offer_index, self.volumes
-            )
+            require_credit(account.credit, hourly, offer_id)
+            mine = {v.id: v for v in self.volumes.values() if v.owner == owner}
+            links = volume_links(body, spec["env"], machine, offer_id, self.vol_offer_index, mine)
             now = self.now()
-            inst = self._new_instance(offer_id, machine, size, static, spec, now)
+            inst = self._new_instance(offer_id, machine, size, static, spec, now, owner)
             inst.gpus_held = schedulable
-            inst.volume_links = [self._link_volume(link, machine, now) for link in links]
+            inst.volume_links = [self._link_volume(link, machine, now, owner) for link in links]
+            if listing_lag:
+                inst.listed_after = now + listing_lag
             self._rotate_slot(machine, size)
             if schedulable:
                 machine.free_gpus -= size
@@ -72,6 +84,7 @@ class InstanceLifecycleMixin(WorldState):
         static: JSONDict,
         spec: JSONDict,
         now: float,
+        owner: int,
     ) -> Instance:
         """The contract record of a rental, with the account's ssh keys attached."""
         return Instance(
@@ -100,30 +113,44 @@ class InstanceLifecycleMixin(WorldState):
             ssh_keys=[
                 {"id": k.id, "name": k.name, "public_key": k.public_key}
                 for k in self.ssh_keys.values()
+                if k.owner == owner
             ],
+            owner=owner,
         )
 
-    def _link_volume(self, link: JSONDict, machine: Machine, now: float) -> JSONDict:
+    def _link_volume(self, link: JSONDict, machine: Machine, now: float, owner: int) -> JSONDict:
         if link.get("create"):
-            vol = self._new_volume(machine, link["size"], link["name"], now)
+            vol = self._new_volume(machine, link["size"], link["name"], now, owner)
             return {"id": vol.id, "mount_path": link["mount_path"]}
         return {"id": int(link["volume_id"]), "mount_path": link["mount_path"]}
 
-    def destroy_instance(self, inst_id: int) -> bool:
-        """Destroy; returns False when there was no such instance."""
+    def destroy_instance(self, inst_id: int, owner: int | None = PRIMARY_USER_ID) -> bool:
+        """End the contract; False when `owner` (None: anyone) has no live instance by that id.
+
+        With unloading on, the row stays (cur_state "unloaded") for `unload_seconds`."""
         with self.lock:
-            inst = self.instances.pop(inst_id, None)
-            if inst is None:
+            inst = self.instances.get(inst_id)
+            if inst is not None:
+                self._refresh(inst)
+                inst = self.instances.get(inst_id)
+            if inst is None or inst.phase == lifecycle.UNLOADING:
                 return False
-            lifecycle.release_gpus(inst, self.machines[inst.machine_id])
-            self._transient.discard(inst_id)
-            self._touch()
+            if owner is not None and inst.owner != owner:
+                return False
+            seconds = self.config.unload_seconds
+            if self.config.enforces("unloading") and seconds > 0:
+                lifecycle.begin_unloading(inst, self.now(), seconds)
+                self._mark(inst)
+            else:
+                self._remove(inst)
             return True
 
-    def reboot_instance(self, inst_id: int) -> JSONDict:
+    def reboot_instance(self, inst_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             inst = self._get_or(
-                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
+                inst_id,
+                vast_error(404, "no_such_instance", f"Instance {inst_id} not found."),
+                owner,
             )
             if not inst.gpus_held:
                 raise vast_error(400, "invalid_args", f"Instance {inst_id} is not running.")
@@ -131,9 +158,11 @@ class InstanceLifecycleMixin(WorldState):
             self._mark(inst)
             return {"success": True}
 
-    def recycle_instance(self, inst_id: int) -> JSONDict:
+    def recycle_instance(self, inst_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            inst = self._get_or(inst_id, vast_error(400, "invalid_id", "Invalid instance id."))
+            inst = self._get_or(
+                inst_id, vast_error(400, "invalid_id", "Invalid instance id."), owner
+            )
             machine = self.machines[inst.machine_id]
             if not inst.gpus_held:
                 if machine.free_gpus < inst.num_gpus:

@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from vast_sim.errors import vast_error
-from vast_sim.models import JSONDict
+from vast_sim.models import PRIMARY_USER_ID, JSONDict
 from vast_sim.world.state import WorldState
 
 MAX_RESULTS = 1000
@@ -22,10 +22,12 @@ class LogsMixin(WorldState):
             self.results.pop(next(iter(self.results)))
         return token
 
-    def request_logs(self, inst_id: int, body: JSONDict) -> str:
+    def request_logs(self, inst_id: int, body: JSONDict, owner: int = PRIMARY_USER_ID) -> str:
         """`PUT /instances/request_logs/{id}/`: returns the result token."""
         with self.lock:
-            inst = self._get_or(inst_id, vast_error(404, "invalid_id", "Invalid instance id."))
+            inst = self._get_or(
+                inst_id, vast_error(404, "invalid_id", "Invalid instance id."), owner
+            )
             lines = [
                 f"[vast-sim] instance {inst.id} on machine {inst.machine_id}",
                 f"[vast-sim] image {inst.image}, runtype {inst.runtype}",
@@ -43,10 +45,10 @@ class LogsMixin(WorldState):
                 lines = lines[-int(tail) :]
             return self._result("\n".join(lines) + "\n")
 
-    def execute(self, inst_id: int, command: Any) -> str:
+    def execute(self, inst_id: int, command: Any, owner: int = PRIMARY_USER_ID) -> str:
         with self.lock:
             inst = self._get_or(
-                inst_id, vast_error(400, "invalid_container_id", "Invalid container id.")
+                inst_id, vast_error(400, "invalid_container_id", "Invalid container id."), owner
             )
             if not isinstance(command, str) or not command.strip():
                 raise vast_error(400, "invalid_args", "command is required")

@@ -6,7 +6,7 @@ from typing import Any
 
 from vast_sim import lifecycle
 from vast_sim.errors import VastError, vast_error
-from vast_sim.models import JSONDict
+from vast_sim.models import PRIMARY_USER_ID, JSONDict
 from vast_sim.world.params import int_id
 from vast_sim.world.state import WorldState
 
@@ -14,11 +14,15 @@ from vast_sim.world.state import WorldState
 class InstanceManagementMixin(WorldState):
     """`PUT /instances/{id}/` (state, label), its bulk form and bids."""
 
-    def manage_instance(self, inst_id: int, body: JSONDict) -> JSONDict:
+    def manage_instance(
+        self, inst_id: int, body: JSONDict, owner: int = PRIMARY_USER_ID
+    ) -> JSONDict:
         """`PUT /instances/{id}/`: {"state": "running"|"stopped"} and/or {"label": ...}."""
         with self.lock:
             inst = self._get_or(
-                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
+                inst_id,
+                vast_error(404, "no_such_instance", f"Instance {inst_id} not found."),
+                owner,
             )
             result: JSONDict = {"success": True}
             if "label" in body:
@@ -46,22 +50,23 @@ class InstanceManagementMixin(WorldState):
             self._refresh(inst)
             return result
 
-    def bulk_manage(self, ids: list[Any], state: str) -> JSONDict:
+    def bulk_manage(self, ids: list[Any], state: str, owner: int = PRIMARY_USER_ID) -> JSONDict:
         done = []
         for raw in ids:
             inst_id = int_id(raw, "instance id")
             try:
-                self.manage_instance(inst_id, {"state": state})
+                self.manage_instance(inst_id, {"state": state}, owner)
                 done.append(inst_id)
             except VastError:
                 continue
         return {"success": True, "ids": done}
 
-    def change_bid(self, inst_id: int, price: Any) -> JSONDict:
+    def change_bid(self, inst_id: int, price: Any, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             inst = self._get_or(
                 inst_id,
                 vast_error(404, "no_such_instance", "Instance with that ID does not exist."),
+                owner,
             )
             if not inst.is_bid:
                 raise vast_error(

@@ -16,6 +16,7 @@ from vast_sim.query import (
     parse_offer_order,
     sort_rows,
 )
+from vast_sim.search_fields import OFFER_FIELDS, VOLUME_OFFER_FIELDS, check_search_fields
 from vast_sim.world.state import WorldState
 
 DEFAULT_OFFER_LIMIT = 64
@@ -27,8 +28,9 @@ OFFER_TYPES.update({"interruptible": "bid", "reserved": "reserved"})
 class OffersMixin(WorldState):
     """`POST /bundles/`, `POST /volumes/search/` and the GPU names."""
 
-    def search_offers(self, query: Any) -> list[JSONDict]:
-        """`POST /bundles/`: offers matching the query, ordered and limited."""
+    def search_offers(self, query: Any, strict_fields: bool = False) -> list[JSONDict]:
+        """`POST /bundles/`: offers matching the query, ordered and limited. With
+        `strict_fields`, unknown fields are refused (400)."""
         if not isinstance(query, dict):
             raise vast_error(
                 400, "invalid_args", f"Invalid query: {query!r}, must be dict of conditions"
@@ -41,6 +43,8 @@ class OffersMixin(WorldState):
             predicates = compile_offer_filters(query)
             order = parse_offer_order(query.get("order"), [["score", "desc"]])
             limit = parse_limit(query.get("limit"), DEFAULT_OFFER_LIMIT)
+            if strict_fields:
+                check_search_fields(query, OFFER_FIELDS, order)
         except (QueryError, TypeError, ValueError) as exc:
             msg = exc.msg if isinstance(exc, QueryError) else f"Invalid query: {exc}"
             raise vast_error(400, "invalid_request", msg) from None
@@ -60,7 +64,7 @@ class OffersMixin(WorldState):
         rows = sort_rows(rows, order)
         return rows[:limit] if limit > 0 else rows
 
-    def search_volume_offers(self, query: Any) -> list[JSONDict]:
+    def search_volume_offers(self, query: Any, strict_fields: bool = False) -> list[JSONDict]:
         """`POST /volumes/search/`: one local-volume offer per machine with free space."""
         if not isinstance(query, dict):
             raise vast_error(
@@ -71,6 +75,8 @@ class OffersMixin(WorldState):
             predicates = compile_offer_filters(query)
             order = parse_offer_order(query.get("order"), [["score", "desc"]])
             limit = parse_limit(query.get("limit"), DEFAULT_VOLUME_OFFER_LIMIT)
+            if strict_fields:
+                check_search_fields(query, VOLUME_OFFER_FIELDS, order)
         except (QueryError, TypeError, ValueError) as exc:
             msg = exc.msg if isinstance(exc, QueryError) else f"Invalid query: {exc}"
             raise vast_error(400, "invalid_request", msg) from None

@@ -6,11 +6,15 @@ import json
 from typing import Any
 
 from vast_sim import views
-from vast_sim.errors import vast_error
-from vast_sim.models import JSONDict, SshKey
+from vast_sim.errors import VastError, vast_error
+from vast_sim.models import PRIMARY_USER_ID, JSONDict, SshKey
 from vast_sim.world.state import WorldState
 
 SSH_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-")
+
+
+def _no_such_instance(inst_id: int) -> VastError:
+    return vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
 
 
 class SshKeysMixin(WorldState):
@@ -25,11 +29,9 @@ class SshKeysMixin(WorldState):
             raise vast_error(400, "invalid_args", "Invalid ssh public key.")
         return public
 
-    def attach_ssh(self, inst_id: int, key: Any) -> JSONDict:
+    def attach_ssh(self, inst_id: int, key: Any, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            inst = self._get_or(
-                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
-            )
+            inst = self._get_or(inst_id, _no_such_instance(inst_id), owner)
             public = self._check_key(key)
             for existing in inst.ssh_keys:
                 if existing["public_key"] == public:
@@ -40,18 +42,14 @@ class SshKeysMixin(WorldState):
             self._touch()
             return {"success": True, "msg": "SSH key added to instance."}
 
-    def instance_ssh_keys(self, inst_id: int) -> JSONDict:
+    def instance_ssh_keys(self, inst_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            inst = self._get_or(
-                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
-            )
+            inst = self._get_or(inst_id, _no_such_instance(inst_id), owner)
             return {"success": True, "ssh_keys": json.dumps(inst.ssh_keys)}
 
-    def detach_ssh(self, inst_id: int, key_id: int) -> JSONDict:
+    def detach_ssh(self, inst_id: int, key_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            inst = self._get_or(
-                inst_id, vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
-            )
+            inst = self._get_or(inst_id, _no_such_instance(inst_id), owner)
             remaining = [k for k in inst.ssh_keys if int(k["id"]) != key_id]
             if len(remaining) == len(inst.ssh_keys):
                 raise vast_error(
@@ -61,15 +59,15 @@ class SshKeysMixin(WorldState):
             self._touch()
             return {"success": True, "msg": "SSH key removed from instance."}
 
-    def account_keys(self) -> list[JSONDict]:
+    def account_keys(self, owner: int = PRIMARY_USER_ID) -> list[JSONDict]:
         with self.lock:
-            return [views.ssh_key_row(k) for k in self.ssh_keys.values()]
+            return [views.ssh_key_row(k) for k in self.ssh_keys.values() if k.owner == owner]
 
-    def create_account_key(self, key: Any) -> JSONDict:
+    def create_account_key(self, key: Any, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             public = self._check_key(key)
             for existing in self.ssh_keys.values():
-                if existing.public_key == public:
+                if existing.owner == owner and existing.public_key == public:
                     raise vast_error(400, "existing_key", "This ssh key already exists.")
             parts = public.split()
             record = SshKey(
@@ -77,23 +75,26 @@ class SshKeysMixin(WorldState):
                 public_key=public,
                 created_at=self.now(),
                 name=parts[2] if len(parts) > 2 else None,
+                owner=owner,
             )
             self.ssh_keys[record.id] = record
             self._touch()
             return {"success": True, "key": views.ssh_key_row(record)}
 
-    def update_account_key(self, key_id: int, key: Any) -> JSONDict:
+    def update_account_key(self, key_id: int, key: Any, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             record = self.ssh_keys.get(key_id)
-            if record is None:
+            if record is None or record.owner != owner:
                 raise vast_error(404, "no_such_ssh_key", f"No ssh key with id {key_id}.")
             record.public_key = self._check_key(key)
             self._touch()
             return {"success": True, "key": views.ssh_key_row(record)}
 
-    def delete_account_key(self, key_id: int) -> JSONDict:
+    def delete_account_key(self, key_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            if self.ssh_keys.pop(key_id, None) is None:
+            record = self.ssh_keys.get(key_id)
+            if record is None or record.owner != owner:
                 raise vast_error(404, "no_such_ssh_key", f"No ssh key with id {key_id}.")
+            del self.ssh_keys[key_id]
             self._touch()
             return {"success": True}

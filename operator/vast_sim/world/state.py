@@ -18,10 +18,12 @@ from typing import Any
 
 from vast_sim import instance_view, lifecycle
 from vast_sim.catalog import SEED_TEMPLATES
-from vast_sim.config import SimConfig
-from vast_sim.errors import VastError
+from vast_sim.config import AccountSpec, SimConfig
+from vast_sim.errors import VastError, vast_error
 from vast_sim.market import IdSource, generate_machines, initial_ids
 from vast_sim.models import (
+    PRIMARY_USER_ID,
+    Account,
     Endpoint,
     Instance,
     JSONDict,
@@ -51,15 +53,18 @@ class WorldState:
         self._clock = clock
         self.version = 0
         self.results: dict[str, str] = {}
-        self._build(config.seed, config.num_machines, config.credit)
+        self._build(config.seed, config.num_machines)
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
-    def _build(self, seed: int, num_machines: int, credit: float) -> None:
+    def _build(self, seed: int, num_machines: int) -> None:
         self.seed = seed
         self.num_machines = num_machines
         self.clock_offset = 0.0
-        self.credit = credit
+        self.accounts: dict[int, Account] = {}
+        self._add_account(self.config.api_key, self.config.credit, "simuser", PRIMARY_USER_ID)
+        for extra in self.config.accounts:
+            self._add_account_spec(extra)
         self.ids: IdSource = initial_ids(seed)
         machines = generate_machines(seed, num_machines, self.now(), self.ids)
         self.machines: dict[int, Machine] = {m.machine_id: m for m in machines}
@@ -67,7 +72,6 @@ class WorldState:
         self.volumes: dict[int, Volume] = {}
         self.ssh_keys: dict[int, SshKey] = {}
         self.templates: dict[str, Template] = {}
-        self.secrets: dict[str, str] = {}
         self.endpoints: dict[int, Endpoint] = {}
         self.workergroups: dict[int, Workergroup] = {}
         self.next_ids: dict[str, int] = {
@@ -104,6 +108,37 @@ class WorldState:
     def now(self) -> float:
         return self._clock() + self.clock_offset
 
+    # --- accounts ------------------------------------------------------------------------------
+
+    def _add_account(
+        self, api_key: str, credit: float, username: str | None = None, user_id: int | None = None
+    ) -> Account:
+        if not api_key or any(ch.isspace() for ch in api_key):
+            raise ValueError("an API key must be a non-empty string without whitespace")
+        if any(a.api_key == api_key for a in self.accounts.values()):
+            raise ValueError("that API key already belongs to an account")
+        uid = user_id if user_id is not None else max(self.accounts, default=PRIMARY_USER_ID) + 1
+        account = Account(uid, api_key, username or f"simuser{uid}", float(credit))
+        self.accounts[uid] = account
+        return account
+
+    def _add_account_spec(self, spec: AccountSpec) -> Account:
+        credit = self.config.credit if spec.credit is None else spec.credit
+        return self._add_account(spec.api_key, credit, spec.username)
+
+    def account_for_key(self, api_key: str) -> Account | None:
+        with self.lock:
+            for account in self.accounts.values():
+                if account.api_key == api_key:
+                    return account
+            return None
+
+    def _account(self, owner: int) -> Account:
+        account = self.accounts.get(owner)
+        if account is None:
+            raise vast_error(404, "auth_error", "Invalid user key")
+        return account
+
     def _static(self, offer_id: int) -> JSONDict:
         cached = self._static_cache.get(offer_id)
         if cached is None:
@@ -120,10 +155,30 @@ class WorldState:
 
     def _refresh(self, inst: Instance) -> None:
         if inst.phase in lifecycle.TRANSIENT_PHASES:
-            lifecycle.advance(inst, self.machines[inst.machine_id], self.now())
-            if inst.phase not in lifecycle.TRANSIENT_PHASES:
+            machine = self.machines[inst.machine_id]
+            if inst.phase == "scheduling":
+                # GPUs an unloading rental on this machine has given back by now count.
+                for other_id in sorted(self._transient):
+                    other = self.instances.get(other_id)
+                    if (
+                        other is not None
+                        and other.machine_id == machine.machine_id
+                        and other.phase == lifecycle.UNLOADING
+                    ):
+                        self._refresh(other)
+            lifecycle.advance(inst, machine, self.now())
+            if inst.phase == lifecycle.UNLOADED:
+                self._remove(inst)
+            elif inst.phase not in lifecycle.TRANSIENT_PHASES:
                 self._transient.discard(inst.id)
                 self._touch()
+
+    def _remove(self, inst: Instance) -> None:
+        """The contract is over and unloaded: its GPUs go back, its row is gone."""
+        lifecycle.release_gpus(inst, self.machines[inst.machine_id])
+        self.instances.pop(inst.id, None)
+        self._transient.discard(inst.id)
+        self._touch()
 
     def _refresh_transient(self) -> None:
         for inst_id in sorted(self._transient):
@@ -151,12 +206,17 @@ class WorldState:
 
     # --- shared lookups and records ------------------------------------------------------------
 
-    def _get_or(self, inst_id: int, error: VastError) -> Instance:
-        """The instance, refreshed; raises `error` when there is none."""
+    def _get_or(
+        self, inst_id: int, error: VastError, owner: int = PRIMARY_USER_ID, live: bool = True
+    ) -> Instance:
+        """The account's instance, refreshed; raises `error` when it has none by that id (or,
+        with `live`, when that contract has ended and is only unloading)."""
         inst = self.instances.get(inst_id)
-        if inst is None:
+        if inst is not None:
+            self._refresh(inst)
+            inst = self.instances.get(inst_id)
+        if inst is None or inst.owner != owner or (live and inst.phase == lifecycle.UNLOADING):
             raise error
-        self._refresh(inst)
         return inst
 
     def _row(self, inst: Instance) -> JSONDict:
@@ -166,7 +226,9 @@ class WorldState:
             inst, machine, self._machine_static(machine, inst.num_gpus), self.volumes, self.now()
         )
 
-    def _new_volume(self, machine: Machine, size: float, name: Any, now: float) -> Volume:
+    def _new_volume(
+        self, machine: Machine, size: float, name: Any, now: float, owner: int
+    ) -> Volume:
         """Carve a volume out of the machine's free volume space (`PUT /volumes/` or a rental)."""
         vol = Volume(
             id=self.ids.contract_id(),
@@ -175,12 +237,23 @@ class WorldState:
             label=None if name is None else str(name),
             start_date=now,
             storage_cost=machine.storage_cost,
+            owner=owner,
         )
         machine.vol_space_free = round(machine.vol_space_free - vol.size, 3)
         self.volumes[vol.id] = vol
         return vol
 
-    def _add_template(self, spec: JSONDict, created_at: float) -> Template:
+    def _visible_templates(self, owner: int) -> dict[str, Template]:
+        """Templates `owner` may use: public ones (seeded, or not private) and its own."""
+        return {
+            hash_id: t
+            for hash_id, t in self.templates.items()
+            if t.owner is None or t.owner == owner or not t.extra.get("private", False)
+        }
+
+    def _add_template(
+        self, spec: JSONDict, created_at: float, owner: int | None = None
+    ) -> Template:
         """Store a template under a fresh id; its hash id is derived from content and id."""
         content = json.dumps(
             {k: spec.get(k) for k in ("name", "image", "tag", "env", "onstart", "runtype")},
@@ -203,6 +276,7 @@ class WorldState:
             runtype=str(spec.get("runtype") or "ssh"),
             created_at=created_at,
             extra=dict(spec.get("extra") or {}),
+            owner=owner,
         )
         self.templates[template.hash_id] = template
         return template
@@ -219,7 +293,7 @@ class WorldState:
                 "seed": self.seed,
                 "num_machines": self.num_machines,
                 "clock_offset": self.clock_offset,
-                "credit": self.credit,
+                "accounts": [_shallow(a) for a in self.accounts.values()],
                 "ids": {
                     "next_offer_id": self.ids.next_offer_id,
                     "next_contract_id": self.ids.next_contract_id,
@@ -230,7 +304,6 @@ class WorldState:
                 "volumes": [_shallow(v) for v in self.volumes.values()],
                 "ssh_keys": [_shallow(k) for k in self.ssh_keys.values()],
                 "templates": [_shallow(t) for t in self.templates.values()],
-                "secrets": dict(self.secrets),
                 "endpoints": [_shallow(e) for e in self.endpoints.values()],
                 "workergroups": [_shallow(w) for w in self.workergroups.values()],
             }
@@ -242,7 +315,7 @@ class WorldState:
             self.seed = int(data["seed"])
             self.num_machines = int(data["num_machines"])
             self.clock_offset = float(data.get("clock_offset", 0.0))
-            self.credit = float(data.get("credit", self.config.credit))
+            self._load_accounts(data)
             self.ids = IdSource(**data["ids"])
             self.next_ids.update(data.get("next_ids", {}))
             machines = [record_from_dict(Machine, m) for m in data["machines"]]
@@ -255,7 +328,6 @@ class WorldState:
             }
             templates = [record_from_dict(Template, x) for x in data["templates"]]
             self.templates = {t.hash_id: t for t in templates}
-            self.secrets = dict(data.get("secrets", {}))
             self.endpoints = {
                 e.id: e for e in (record_from_dict(Endpoint, x) for x in data["endpoints"])
             }
@@ -264,3 +336,20 @@ class WorldState:
             }
             self._reindex()
             self._touch()
+
+    def _load_accounts(self, data: JSONDict) -> None:
+        """The saved accounts; a state file from before accounts holds one account's credit and
+        secrets at the top level."""
+        saved = data.get("accounts")
+        if saved:
+            accounts = [record_from_dict(Account, a) for a in saved]
+            self.accounts = {a.user_id: a for a in accounts}
+            # The command line names the primary key (it may have changed since the save).
+            self._account(PRIMARY_USER_ID).api_key = self.config.api_key
+            for extra in self.config.accounts:
+                if all(a.api_key != extra.api_key for a in self.accounts.values()):
+                    self._add_account_spec(extra)
+            return
+        primary = self.accounts[PRIMARY_USER_ID]
+        primary.credit = float(data.get("credit", self.config.credit))
+        primary.secrets = dict(data.get("secrets", {}))

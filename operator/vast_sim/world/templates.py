@@ -6,7 +6,7 @@ from typing import Any
 
 from vast_sim import views
 from vast_sim.errors import vast_error
-from vast_sim.models import JSONDict, Template
+from vast_sim.models import PRIMARY_USER_ID, JSONDict, Template
 from vast_sim.query import QueryError, compile_offer_filters, filter_rows
 from vast_sim.world.state import WorldState
 
@@ -14,7 +14,7 @@ from vast_sim.world.state import WorldState
 class TemplatesMixin(WorldState):
     """`/template/`: search, create, edit, delete."""
 
-    def search_templates(self, select_filters: Any) -> list[JSONDict]:
+    def search_templates(self, select_filters: Any, owner: int = PRIMARY_USER_ID) -> list[JSONDict]:
         if not isinstance(select_filters, dict):
             raise vast_error(400, "invalid_args", "select_filters must be a JSON object")
         try:
@@ -22,10 +22,10 @@ class TemplatesMixin(WorldState):
         except QueryError as exc:
             raise vast_error(400, "invalid_request", exc.msg) from None
         with self.lock:
-            rows = [views.template_row(t) for t in self.templates.values()]
+            rows = [views.template_row(t) for t in self._visible_templates(owner).values()]
         return filter_rows(rows, predicates)
 
-    def create_template(self, body: JSONDict) -> JSONDict:
+    def create_template(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             if not body.get("image"):
                 raise vast_error(400, "invalid_args", "image is required")
@@ -52,7 +52,7 @@ class TemplatesMixin(WorldState):
                 "runtype": runtype,
                 "extra": {k: body[k] for k in extra_keys if k in body},
             }
-            template = self._add_template(spec, self.now())
+            template = self._add_template(spec, self.now(), owner)
             self._touch()
             return {
                 "success": True,
@@ -60,9 +60,12 @@ class TemplatesMixin(WorldState):
                 "template": views.template_row(template),
             }
 
-    def edit_template(self, body: JSONDict) -> JSONDict:
+    def _own_template(self, template: Template | None, owner: int) -> Template | None:
+        return template if template is not None and template.owner == owner else None
+
+    def edit_template(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            old = self.templates.get(str(body.get("hash_id")))
+            old = self._own_template(self.templates.get(str(body.get("hash_id"))), owner)
             if old is None:
                 raise vast_error(404, "not_found", "Template not found.")
             spec = {
@@ -75,11 +78,11 @@ class TemplatesMixin(WorldState):
                 "extra": old.extra,
             }
             del self.templates[old.hash_id]
-            template = self._add_template(spec, old.created_at)
+            template = self._add_template(spec, old.created_at, owner)
             self._touch()
             return {"success": True, "template": views.template_row(template)}
 
-    def delete_template(self, body: JSONDict) -> JSONDict:
+    def delete_template(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             target: Template | None = None
             if body.get("hash_id"):
@@ -88,6 +91,7 @@ class TemplatesMixin(WorldState):
                 for t in self.templates.values():
                     if str(t.id) == str(body["template_id"]):
                         target = t
+            target = self._own_template(target, owner)
             if target is None:
                 raise vast_error(404, "not_found", "Template not found.")
             del self.templates[target.hash_id]

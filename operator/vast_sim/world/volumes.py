@@ -6,7 +6,7 @@ from typing import Any
 
 from vast_sim import views
 from vast_sim.errors import vast_error
-from vast_sim.models import JSONDict
+from vast_sim.models import PRIMARY_USER_ID, JSONDict
 from vast_sim.world.params import VOLUME_NAME_RE, int_id, num
 from vast_sim.world.state import WorldState
 
@@ -14,7 +14,7 @@ from vast_sim.world.state import WorldState
 class VolumesMixin(WorldState):
     """`/volumes/`: local volumes carved out of a machine's disk."""
 
-    def create_volume(self, body: JSONDict) -> JSONDict:
+    def create_volume(self, body: JSONDict, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             offer_id = int_id(body.get("id"), "volume offer id")
             machine_id = self.vol_offer_index.get(offer_id)
@@ -39,18 +39,20 @@ class VolumesMixin(WorldState):
                 raise vast_error(
                     400, "invalid_args", "Volume name must be 1-64 letters, digits or underscores."
                 )
-            vol = self._new_volume(machine, int(size), name, self.now())
+            vol = self._new_volume(machine, int(size), name, self.now(), owner)
             self._touch()
             return {"success": True, "volume_name": f"V.{vol.id}"}
 
     def _volume_users(self) -> dict[int, list[int]]:
+        """Volume id -> instances using it (unloading ones too: they are not gone yet)."""
+        self._refresh_transient()
         users: dict[int, list[int]] = {}
         for inst in self.instances.values():
             for link in inst.volume_links:
                 users.setdefault(int(link["id"]), []).append(inst.id)
         return users
 
-    def list_volumes(self, volume_type: str | None) -> list[JSONDict]:
+    def list_volumes(self, volume_type: str | None, owner: int = PRIMARY_USER_ID) -> list[JSONDict]:
         with self.lock:
             if volume_type == "network_volume":
                 return []
@@ -59,9 +61,10 @@ class VolumesMixin(WorldState):
             return [
                 views.volume_row(v, self.machines[v.machine_id], sorted(users.get(v.id, [])), now)
                 for v in self.volumes.values()
+                if v.owner == owner
             ]
 
-    def delete_volume(self, raw_id: Any) -> JSONDict:
+    def delete_volume(self, raw_id: Any, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
             if raw_id in (None, ""):
                 raise vast_error(400, "invalid_args", "Please provide a valid volume ID.")
@@ -70,7 +73,7 @@ class VolumesMixin(WorldState):
             except ValueError:
                 raise vast_error(400, "invalid_args", "Please provide a valid volume ID.") from None
             vol = self.volumes.get(vol_id)
-            if vol is None:
+            if vol is None or vol.owner != owner:
                 raise vast_error(404, "no_such_volume", "Volume with that ID does not exist.")
             users = self._volume_users().get(vol_id)
             if users:
