@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sim_test_support import KEY, NUM_MACHINES, Clock
+from sim_test_support import KEY, NUM_MACHINES, Clock, asgi_client
 from starlette.applications import Starlette
 
 from vast_sim.app import Sim, create_app
@@ -58,15 +58,6 @@ def sim(app: Starlette) -> Sim:
 def strict_sim(strict_app: Starlette) -> Sim:
     result: Sim = strict_app.state.sim
     return result
-
-
-def asgi_client(app: Starlette, key: str = KEY) -> httpx.AsyncClient:
-    """An authenticated client of an in-process app (base http://vast.test)."""
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://vast.test",
-        headers={"Authorization": f"Bearer {key}"},
-    )
 
 
 @pytest.fixture

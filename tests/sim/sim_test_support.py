@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 KEY = "sim-test-key"
 NUM_MACHINES = 60
@@ -55,4 +58,13 @@ def run_vastai(
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def asgi_client(app: Any, key: str = KEY) -> httpx.AsyncClient:
+    """An authenticated client of an in-process app (base http://vast.test)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://vast.test",
+        headers={"Authorization": f"Bearer {key}"},
     )

@@ -49,9 +49,10 @@ def vastai(cli_sim: RunningSim, cli_home: Path) -> Iterator[Vastai]:
     env = cli_env(cli_home, cli_sim.url)
 
     def run(
-        *args: str, ok: bool = True, key: str | None = None
+        *args: str, ok: bool = True, key: str | None = None, pace: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        cli_sim.admin.advance_clock(PACE)
+        if pace:
+            cli_sim.admin.advance_clock(PACE)
         done = run_vastai(cli_sim.url, key or cli_sim.api_key, env, *args)
         if ok:
             assert done.returncode == 0, f"vastai {' '.join(args)}\n{done.stdout}\n{done.stderr}"
@@ -168,6 +169,59 @@ def test_create_errors_reach_the_cli(vastai: Vastai, cli_sim: RunningSim) -> Non
     wrong = vastai("show", "instances", "--raw", ok=False, key="wrong-key")
     assert "Invalid user key" in wrong.stderr
     assert routes(cli_sim)["GET /api/v1/instances/"] == 1
+
+
+def rent_one(vastai: Vastai, key: str | None = None) -> int:
+    offer = raw(vastai("search", "offers", "num_gpus=1", "--limit", "1", "--raw", key=key))[0]
+    created = vastai("create", "instance", str(offer["id"]), "--image", "img", "--raw", key=key)
+    return int(raw(created)["new_contract"])
+
+
+def test_the_daily_search_quota_reaches_the_cli(vastai: Vastai, cli_sim: RunningSim) -> None:
+    cli_sim.admin.config(search_quota=1)
+    assert raw(vastai("search", "offers", "--limit", "1", "--raw"))
+    over = vastai("search", "offers", "--limit", "1", "--raw", ok=False)
+    error = json.loads(over.stderr.strip().splitlines()[-1])
+    assert error["status_code"] == 429
+    # The CLI reads X-RateLimit-Reset and names the reset time (UTC midnight).
+    assert error["msg"].startswith("Daily search quota exceeded. Resets at ")
+    assert error["msg"].endswith(" 00:00 UTC.")
+    assert routes(cli_sim)["POST /api/v0/bundles/"] == 2  # a quota 429 is not retried
+
+
+def test_the_cli_waits_out_a_retry_after(vastai: Vastai, cli_sim: RunningSim) -> None:
+    inst_id = rent_one(vastai)
+    cli_sim.admin.config(retry_after=True, rate_limits={"GET /api/v0/instances/{id}/": 5.0})
+    assert raw(vastai("show", "instance", str(inst_id), "--raw"))["id"] == inst_id
+    # At once again: 429 with Retry-After, which the CLI honours, then the answer.
+    again = vastai("show", "instance", str(inst_id), "--raw", pace=False)
+    assert raw(again)["id"] == inst_id
+    assert routes(cli_sim)["GET /api/v0/instances/{id}/"] == 3
+
+
+def test_the_cli_follows_slash_redirects(vastai: Vastai, cli_sim: RunningSim) -> None:
+    inst_id = rent_one(vastai)
+    cli_sim.admin.config(redirect_slashes=True)
+    assert raw(vastai("show", "user", "--raw"))["id"] > 0  # GET /users/current -> 301
+    assert raw(vastai("show", "volumes", "--raw")) == []  # GET /volumes -> 301
+    logs = vastai("logs", str(inst_id))  # PUT /instances/request_logs/{id}/ -> 308
+    assert f"instance {inst_id}" in logs.stdout
+    counted = routes(cli_sim)
+    assert counted["REDIRECT"] == 3
+    assert counted["PUT /api/v0/instances/request_logs/{id}/"] == 1
+
+
+def test_accounts_do_not_see_each_other(vastai: Vastai, cli_sim: RunningSim) -> None:
+    other = cli_sim.admin.create_account(credit=50)["api_key"]
+    mine = rent_one(vastai)
+    theirs = rent_one(vastai, key=other)
+    assert [r["id"] for r in raw(vastai("show", "instances", "--raw"))] == [mine]
+    assert [r["id"] for r in raw(vastai("show", "instances", "--raw", key=other))] == [theirs]
+    assert raw(vastai("show", "instance", str(mine), "--raw", key=other)) == {"instances": None}
+    refused = vastai("destroy", "instance", str(mine), "-y", "--raw", key=other, ok=False)
+    assert "Instance not found" in refused.stdout + refused.stderr
+    assert cli_sim.admin.instance(mine)["instance"]["cur_state"] == "running"  # type: ignore[index]
+    assert raw(vastai("show", "user", "--raw", key=other))["credit"] == 50
 
 
 def test_volumes(vastai: Vastai, cli_sim: RunningSim) -> None:
