@@ -30,6 +30,7 @@ class Settings:
     verbose: bool = False
     finalizer: str = "vast.ai/finalizer"
     allow_adoption: bool = False
+    min_boot_timeout: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
@@ -105,6 +106,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="let objects take over existing Vast instances with the vast.ai/instance-id "
         "annotation (off by default: any namespace could then name any unlabelled instance)",
     )
+    parser.add_argument(
+        "--min-boot-timeout",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_MIN_BOOT_TIMEOUT", "60")),
+        help="seconds: a shorter spec.placement.bootTimeout is raised to this (no rent loops)",
+    )
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -135,4 +142,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         verbose=args.verbose,
         allow_adoption=args.allow_adoption,
+        min_boot_timeout=args.min_boot_timeout,
     )

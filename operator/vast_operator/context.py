@@ -61,6 +61,7 @@ class OperatorContext:
             finalizer=settings.finalizer,
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
             allow_adoption=settings.allow_adoption,
+            min_boot_timeout=settings.min_boot_timeout,
         )
         self.secret_guard = SecretGuard(kube, PLURALS)
         self._loops: dict[str, ManagedLoop[Any, Any, Any]] = {

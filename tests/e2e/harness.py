@@ -95,6 +95,8 @@ class OperatorProcess:
             "3",
             "--backoff-base",
             "0.2",
+            "--min-boot-timeout",  # the simulator boots in seconds; tests use short timeouts
+            "1",
             *self.extra_args,
         ]
         log = self.log_path.open("ab")

@@ -144,7 +144,7 @@ async def test_an_endpoint_deleted_outside_the_operator_is_created_again(h: Harn
     ("change", "call"),
     [
         ({"maxWorkers": 8}, "update_endpoint"),
-        ({"workergroups": [group("a", maxWorkers=3)]}, "update_workergroup"),
+        ({"workergroups": [group("a", gpuRam=48)]}, "update_workergroup"),
         ({"workergroups": [group("a", searchParams="gpu_name=H100_SXM")]}, "update_workergroup"),
     ],
     ids=["endpoint-field", "workergroup-field", "workergroup-search"],
@@ -328,10 +328,10 @@ async def test_deletion_is_not_done_while_vast_still_has_the_endpoint(h: Harness
     h.add(obj(spec=spec()))
     await ready(h)
     kept = h.vast.endpoints[ENDPOINT]
-    h.vast.hooks["get_endpoint"] = lambda _: h.vast.endpoints.setdefault(ENDPOINT, kept)
+    h.vast.hooks["list_endpoints"] = lambda _: h.vast.endpoints.setdefault(ENDPOINT, kept)
     result = await h.delete()
     assert not result.done and result.reason == Reason.DELETING
-    del h.vast.hooks["get_endpoint"]
+    del h.vast.hooks["list_endpoints"]
     result = await h.delete()
     assert result.done and result.reason == Reason.DESTROYED
     assert h.vast.endpoints == {}

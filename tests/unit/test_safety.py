@@ -214,10 +214,22 @@ def test_an_image_with_whitespace_is_refused(image: str) -> None:
     assert spec_property("vastinstances", "image")["pattern"] == r"^[^\s]+$"
 
 
-@pytest.mark.parametrize("timeout", ["0s", "30s", "0m", "59s"])
-def test_a_boot_timeout_under_a_minute_is_refused(timeout: str) -> None:
+@pytest.mark.parametrize("timeout", ["0s", "0m", "0.0h", "0s0m"])
+def test_a_zero_boot_timeout_is_refused(timeout: str) -> None:
     with pytest.raises(ValidationError):
         VastInstanceSpec.model_validate(spec(placement={"bootTimeout": timeout}))
+
+
+async def test_a_short_boot_timeout_is_raised_to_the_operators_minimum(h: Harness) -> None:
+    h.tuning.min_boot_timeout = 60.0
+    h.add(obj(spec=spec(placement={"bootTimeout": "1s"})))
+    await h.reconcile()
+    h.clock.advance(30)  # loading for 30 s: past the spec's 1 s, not past the minimum
+    await h.reconcile()
+    assert h.vast.count("destroy_instance") == 0
+    h.clock.advance(40)
+    await h.reconcile()
+    assert h.vast.count("destroy_instance") == 1
 
 
 async def test_an_unparseable_spec_is_deleted_with_the_objects_own_credentials(
@@ -290,3 +302,99 @@ async def test_switching_to_another_secret_releases_the_first_one(h: Harness) ->
     await h.reconcile()
     assert h.kube.secret_finalizers[("ns", "old")] == set()
     assert h.kube.secret_finalizers[("ns", "new")]
+
+
+# --- found in review: more of the same kind ---------------------------------------------
+
+
+async def test_an_instance_id_written_into_status_does_not_take_over_anothers_instance(
+    h: Harness,
+) -> None:
+    other = label_for("uid-of-someone-else")
+    h.vast.instances[77] = Instance(id=77, machine_id=5, actual_status="running", label=other)
+    h.add(
+        obj(
+            spec=spec(sshKeys=[{"publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDk me"}]),
+            status={"instanceId": 77},  # whoever can write status cannot borrow an instance
+        )
+    )
+    await h.reconcile()
+    h.clock.advance(20)
+    await h.reconcile()
+    assert h.vast.count("attach_ssh_key") == 0 or all(
+        arg != 77 for name, arg in h.vast.calls if name == "attach_ssh_key"
+    )
+    assert h.vast.instances[77].label == other
+    await h.delete()
+    assert 77 in h.vast.instances
+
+
+async def test_a_taken_offer_that_still_allocated_an_instance_destroys_it(h: Harness) -> None:
+    from vast_operator.vast import errors as verr
+
+    h.vast.fail_offer[1] = verr.OfferUnavailableError(
+        "no_such_ask", status=410, route="PUT /x", new_contract=4242
+    )
+    allocated = Instance(id=4242, machine_id=11, label=label_for("uid-x"))
+    h.vast.hooks["create_instance"] = lambda offer_id: (
+        h.vast.instances.setdefault(4242, allocated) if offer_id == 1 else None
+    )
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    assert 4242 not in h.vast.instances
+    assert "CreateRejected" in h.events.reasons()
+    assert h.vast.count("create_instance") == 2  # and the next offer was rented
+
+
+async def test_a_remembered_key_finishes_a_deletion_but_never_rents(h: Harness) -> None:
+    h.kube.secrets[("ns", "vast")] = {"api-key": "own-key"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"}, maxPricePerHour=0.05)))
+    await h.reconcile()  # PriceCapTooLow: nothing rented, but the key was seen
+    del h.kube.secrets[("ns", "vast")]
+    h.kube.objects[(PLURAL, "ns", "x")]["spec"]["maxPricePerHour"] = 1.0
+    h.clock.advance(70)
+    await h.reconcile()
+    assert h.vast.count("create_instance") == 0
+    assert h.condition("Synced")["reason"] == "CredentialsNotFound"
+
+
+async def test_the_secret_is_released_when_its_last_user_never_rented(h: Harness) -> None:
+    from vast_operator.reconcile.credentials import SecretGuard
+
+    h.loop.guard = SecretGuard(h.kube, (PLURAL,))
+    h.kube.secrets[("ns", "vast")] = {"api-key": "own-key"}
+    body = spec(credentialsRef={"name": "vast"})
+    del body["maxPricePerHour"]
+    h.add(obj(spec=body))
+    await h.reconcile()  # NoPriceCap: the Secret is protected, nothing is rented
+    assert h.kube.secret_finalizers[("ns", "vast")]
+    assert (await h.delete()).done
+    assert h.kube.secret_finalizers[("ns", "vast")] == set()
+
+
+async def test_an_invalid_spec_shows_a_phase_ready_and_one_warning(h: Harness) -> None:
+    h.add(obj(spec=spec(placement={"bootTimeout": "0s"})))
+    await h.reconcile()
+    await h.reconcile()
+    assert h.status()["phase"] == "Pending"
+    assert h.condition("Ready")["reason"] == "InvalidSpec"
+    assert "placement.bootTimeout" in h.condition("Synced")["message"]
+    assert h.events.reasons().count("InvalidSpec") == 1
+
+
+async def test_a_connection_secret_that_is_not_ours_is_refused_with_a_condition(
+    h: Harness,
+) -> None:
+    from vast_operator.kube import ForeignSecret
+
+    async def refuse(*args: Any) -> None:
+        raise ForeignSecret("Secret ns/vast exists and was not created by vast-operator")
+
+    h.kube.apply_secret = refuse  # type: ignore[method-assign]
+    h.add(obj(spec=spec(writeConnectionSecretToRef={"name": "vast"})))
+    await h.reconcile()
+    h.vast._set(h.status()["instanceId"], actual_status="running", ssh_host="h", ssh_port=1)
+    h.clock.advance(20)
+    await h.reconcile()
+    assert h.condition("Synced")["reason"] == "SecretNotOwned"
+    assert "SecretNotOwned" in h.events.reasons()

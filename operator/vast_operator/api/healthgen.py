@@ -32,7 +32,18 @@ DELETING = "Deleting"  # -> Progressing
 # Synced=False reasons that retrying cannot fix until a person acts (bad or missing key, no
 # credit, invalid spec): Degraded, so they do not block sync waves forever. They are the
 # operator's condition reasons (vast_operator.reconcile.conditions.Reason).
-NEEDS_A_PERSON = ("InvalidCredentials", "CredentialsNotFound", "InsufficientCredit", "InvalidSpec")
+NEEDS_A_PERSON = (
+    "InvalidCredentials",
+    "CredentialsNotFound",
+    "InsufficientCredit",
+    "InvalidSpec",
+    "AccountChanged",
+    "AdoptionDisabled",
+    "AdoptionRefused",
+    "NameTaken",
+    "SecretNotOwned",
+    "NoPriceCap",
+)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,14 @@
 
 The loop (`loop.ManagedLoop`) owns the lifecycle, once for every kind: it parses the spec,
 honours pause and deletion, never creates before the finalizer is on the object, resolves the
-Vast account, waits out the settle window after a create whose outcome is unknown, turns errors
-into conditions and delays, writes `observedGeneration` and flushes status, and runs deletion
-with `deletionPolicy: Orphan` and the "never created" shortcut.
+Vast account (refusing a key of another account while anything is rented on the recorded one,
+`status.accountFingerprint`), keeps the credentials Secret protected by a finalizer while it is
+in use, waits out the settle window after a create whose outcome is unknown, turns errors into
+conditions and delays, makes sure every object shows a phase and a Ready condition, emits one
+Warning event per transition into a stuck state, writes `observedGeneration` and flushes status
+(also after an error), and runs deletion: it re-reads the object after taking its lock, honours
+`deletionPolicy: Orphan` and the "never created" shortcut, waits out the settle window, reports
+`DeleteFailed`, and releases the credentials Secret when its last user is gone.
 
 An adapter implements four verbs for one kind, over one Vast account:
 
@@ -73,6 +78,8 @@ class Tuning:
     create_settle: float = 65.0
     # Whether objects may take over existing instances by annotation (operator flag).
     allow_adoption: bool = False
+    # No instance is given up on sooner than this, whatever spec.placement.bootTimeout says.
+    min_boot_timeout: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,12 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         return self.adapter.spec_model.model_validate(body.get("spec") or {})
 
     async def _account(
-        self, body: Mapping[str, Any], mem: ObjectMemory, w: StatusWriter[StatusT]
+        self,
+        body: Mapping[str, Any],
+        mem: ObjectMemory,
+        w: StatusWriter[StatusT],
+        *,
+        deleting: bool = False,
     ) -> Account:
         """The object's Vast account. The last key that worked is remembered, so an object can
         still be cleaned up when its Secret went first (e.g. a namespace being deleted).
@@ -140,8 +145,8 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         try:
             key = await resolve_api_key(self.kube, namespace, ref, self.default_api_key)
         except CredentialsMissing:
-            if mem.api_key is None:
-                raise
+            if mem.api_key is None or not deleting:
+                raise  # the remembered key only finishes a deletion; it never rents
             key = mem.api_key
         if recorded and fingerprint(key) != recorded and self._holds_something(w.s):
             if mem.api_key is not None and fingerprint(mem.api_key) == recorded:
@@ -202,27 +207,33 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
     async def reconcile(self, body: Mapping[str, Any]) -> float:
         """One pass of the cycle; returns seconds until the next pass."""
         w = self._writer(body)
+        before = self._stuck_reasons(w)
         try:
             spec = self._parse(body)
         except ValidationError as exc:
-            w.synced(False, Reason.INVALID_SPEC, f"spec is invalid: {exc.errors()[0]['msg']}")
-            await w.flush()
-            return delay_for(Reason.INVALID_SPEC)
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error.get("loc") or ())
+            msg = f"spec is invalid: {where + ': ' if where else ''}{error['msg']}"
+            w.synced(False, Reason.INVALID_SPEC, msg)
+            return await self._finish(body, w, before, delay_for(Reason.INVALID_SPEC))
         mem = self.memory(str(body["metadata"]["uid"]))
         if body["metadata"].get("deletionTimestamp") or mem.deleting:
             return self.tuning.idle_interval
         if is_paused(body):
             w.synced(False, Reason.PAUSED, "reconciling is paused by the vast.ai/paused annotation")
-            await w.flush()
-            return self.tuning.idle_interval
-        before = self._stuck_reasons(w)
+            return await self._finish(body, w, before, self.tuning.idle_interval)
         try:
             delay = await self._pass(body, spec, w, mem)
         except Exception as exc:
             delay = self._failed(body, w, exc)
+        w.s.observed_generation = w.generation
+        return await self._finish(body, w, before, delay)
+
+    async def _finish(
+        self, body: Mapping[str, Any], w: StatusWriter[StatusT], before: set[str], delay: float
+    ) -> float:
         self._always_explained(w)
         self._warn_when_stuck(body, w, before)
-        w.s.observed_generation = w.generation
         await w.flush()  # also after an error: what was learned before it is kept
         return delay
 
@@ -343,21 +354,20 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             spec: SpecT | None = self._parse(body)
         except ValidationError:
             spec = None
-        if deletion_policy(body) == "Orphan":
-            msg = f"deletionPolicy Orphan: {self._describe(w)} left on Vast"
-            self.events(body, "Warning", "Orphaned", msg)
-            self.forget(str(meta["uid"]))
-            return DeleteResult(True, Reason.ORPHANED, msg)
         ever = mem.last_intent is not None or any(
             getattr(w.s, f) for f in self.adapter.created_markers
         )
-        if not ever:
-            # Intent is written before every create, so an object whose status never recorded
-            # one owns nothing on Vast: nothing to destroy, even with a broken key.
-            self.forget(str(meta["uid"]))
-            return DeleteResult(True, Reason.NEVER_CREATED, "nothing was ever created on Vast")
         try:
-            result = await self._delete(body, spec, w, mem)
+            if deletion_policy(body) == "Orphan":
+                msg = f"deletionPolicy Orphan: {self._describe(w)} left on Vast"
+                self.events(body, "Warning", "Orphaned", msg)
+                result = DeleteResult(True, Reason.ORPHANED, msg)
+            elif not ever:
+                # Intent is written before every create, so an object whose status never
+                # recorded one owns nothing on Vast: nothing to destroy, even with a broken key.
+                result = DeleteResult(True, Reason.NEVER_CREATED, "nothing was ever created")
+            else:
+                result = await self._delete(body, spec, w, mem)
         except Exception as exc:
             reason, message = classify(exc)
             if reason == Reason.RECONCILE_ERROR:
@@ -370,11 +380,10 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             await w.flush()
         except Exception:
             log.debug("status write during deletion failed", exc_info=True)
-        if result.done and self.guard is not None and w.s.credentials_secret:
+        secret = w.s.credentials_secret or (ref.name if (ref := credentials_ref_of(body)) else None)
+        if result.done and self.guard is not None and secret:
             try:
-                await self.guard.release_if_unused(
-                    str(meta["namespace"]), w.s.credentials_secret, str(meta["uid"])
-                )
+                await self.guard.release_if_unused(str(meta["namespace"]), secret, str(meta["uid"]))
             except Exception as exc:  # the Secret stays protected: try the deletion again
                 _, message = classify(exc)
                 result = DeleteResult(
@@ -395,7 +404,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         w: StatusWriter[StatusT],
         mem: ObjectMemory,
     ) -> DeleteResult:
-        account = await self._account(body, mem, w)
+        account = await self._account(body, mem, w, deleting=True)
         ctx: Ctx[SpecT | None, StatusT] = self._ctx(body, spec, w, account)
         newer_than = mem.last_intent
         unknown = unknown_since(w.s, self._id_of(w.s))

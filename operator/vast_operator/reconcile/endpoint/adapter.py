@@ -68,6 +68,11 @@ class EndpointAdapter:
                 f"endpoint {s.endpoint_id} disappeared from Vast; creating it again",
                 warning=True,
             )
+            for recorded in s.workergroups or []:  # its private templates go with it
+                if recorded.image and recorded.template_hash:
+                    await ctx.account.client.delete_template(
+                        recorded.template_hash, missing_ok=True
+                    )
             s.endpoint_id, s.workergroups = None, None
         return None
 

@@ -41,7 +41,9 @@ def managed(
     found = {i.id: i for i in snap.for_uid(uid) if i.id not in retired}
     current = s.instance_id
     if current is not None and current in snap.by_id and current not in retired:
-        found[current] = snap.by_id[current]
+        owner = uid_from_label(snap.by_id[current].label)
+        if owner is None or owner == uid:  # status is not proof: another object's is not ours
+            found[current] = snap.by_id[current]
     if not found:
         return None, []
     keep_id = current if current is not None and current in found else min(found)

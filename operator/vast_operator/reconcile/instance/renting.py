@@ -145,8 +145,10 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         )
         try:
             result = await account.client.create_instance(offer.id, request)
-        except verr.OfferUnavailableError:
+        except verr.OfferUnavailableError as exc:
             ctx.event("OfferGone", f"offer {offer.id} was taken; trying the next one")
+            if exc.new_contract is not None:
+                await destroy_refused_contract(ctx, exc.new_contract)
             continue  # the claim stays: the offer is gone for everyone
         except verr.CreateOutcomeUnknownError:
             raise  # the loop records it and waits out the settle window
@@ -155,13 +157,7 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
             account.release_offer(offer.id)
             w.s.phase, w.s.creating_since = Phase.SEARCHING, None
             if exc.new_contract is not None:
-                await account.client.destroy_instance(exc.new_contract, missing_ok=True)
-                retire(w.s, exc.new_contract)
-                ctx.event(
-                    "CreateRejected",
-                    f"Vast refused the rent but allocated {exc.new_contract}; destroyed it",
-                    warning=True,
-                )
+                await destroy_refused_contract(ctx, exc.new_contract)
             raise
         # Rented: the claim has done its job (Vast may list the machine's remaining GPUs
         # under the same offer id, and another object may take them).
@@ -171,6 +167,17 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
     msg = "every candidate offer was taken before it could be rented; searching again"
     w.s.phase, w.s.message = Phase.SEARCHING, msg
     return CreateResult(0.5)
+
+
+async def destroy_refused_contract(ctx: InstanceCtx, contract: int) -> None:
+    """Vast refused the rent but reported an instance: it must not live on."""
+    await ctx.account.client.destroy_instance(contract, missing_ok=True)
+    retire(ctx.w.s, contract)
+    ctx.event(
+        "CreateRejected",
+        f"Vast refused the rent but allocated {contract}; destroyed it",
+        warning=True,
+    )
 
 
 def record_rent(ctx: InstanceCtx, offer: Offer, instance_id: int, pin: VolumePin) -> None:

@@ -71,7 +71,9 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         s.attached_ssh_keys = None  # keys attached to an earlier instance are not on this one
     mirror(ctx, inst)
 
-    boot_timeout = parse_duration(spec.placement.boot_timeout).total_seconds()
+    boot_timeout = max(
+        parse_duration(spec.placement.boot_timeout).total_seconds(), ctx.tuning.min_boot_timeout
+    )
     why = failure_reason(inst, parse_iso(s.creating_since), boot_timeout, now)
     if why is not None and spec.state == "Running":
         return await replace(ctx, inst, why, on_replace)

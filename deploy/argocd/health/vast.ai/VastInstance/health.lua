@@ -11,7 +11,8 @@
 --                operator is retrying; message = reason: message)
 --   Degraded     phase Failed, or phase Stopped with Synced=False (e.g. it cannot be started
 --                again), or Synced=False for a reason only a person can fix (InvalidCredentials,
---                CredentialsNotFound, InsufficientCredit, InvalidSpec)
+--                CredentialsNotFound, InsufficientCredit, InvalidSpec, AccountChanged,
+--                AdoptionDisabled, AdoptionRefused, NameTaken, SecretNotOwned, NoPriceCap)
 --   Healthy      phase Running with condition Ready=True, for the current generation
 local READY_PHASE = "Running"
 local SUSPENDED_PHASES = {Stopped = "Instance is stopped"}
@@ -22,6 +23,12 @@ local NEEDS_A_PERSON = {
   CredentialsNotFound = true,
   InsufficientCredit = true,
   InvalidSpec = true,
+  AccountChanged = true,
+  AdoptionDisabled = true,
+  AdoptionRefused = true,
+  NameTaken = true,
+  SecretNotOwned = true,
+  NoPriceCap = true,
 }
 
 local function nonempty(...)

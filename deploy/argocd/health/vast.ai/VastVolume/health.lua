@@ -10,7 +10,9 @@
 --                Available (Pending, Creating), or Synced=False (the operator is retrying; message
 --                = reason: message)
 --   Degraded     phase Failed, or Synced=False for a reason only a person can fix
---                (InvalidCredentials, CredentialsNotFound, InsufficientCredit, InvalidSpec)
+--                (InvalidCredentials, CredentialsNotFound, InsufficientCredit, InvalidSpec,
+--                AccountChanged, AdoptionDisabled, AdoptionRefused, NameTaken, SecretNotOwned,
+--                NoPriceCap)
 --   Healthy      phase Available with condition Ready=True, for the current generation
 local READY_PHASE = "Available"
 local SUSPENDED_PHASES = {}
@@ -21,6 +23,12 @@ local NEEDS_A_PERSON = {
   CredentialsNotFound = true,
   InsufficientCredit = true,
   InvalidSpec = true,
+  AccountChanged = true,
+  AdoptionDisabled = true,
+  AdoptionRefused = true,
+  NameTaken = true,
+  SecretNotOwned = true,
+  NoPriceCap = true,
 }
 
 local function nonempty(...)
