@@ -99,13 +99,28 @@ async def test_waiters_are_served_first_come_first_served(vt: VirtualTime) -> No
     assert order == list(range(6))
 
 
-async def test_the_global_bucket_caps_all_routes_and_keys_together(vt: VirtualTime) -> None:
+async def test_the_account_bucket_caps_all_routes_of_one_key_together(vt: VirtualTime) -> None:
     lim = limiter(
         vt, requests_per_second=2.0, burst=2, route_limits={}, default_limit=RouteLimit(0)
     )
     routes = [f"GET /r{n}" for n in range(6)]
     times = await vt.run(*(stamped(vt, lim, A, route) for route in routes))
     assert times == [0.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+async def test_one_accounts_burst_never_delays_another_account(vt: VirtualTime) -> None:
+    lim = limiter(
+        vt, requests_per_second=2.0, burst=2, route_limits={}, default_limit=RouteLimit(0)
+    )
+    junk = [
+        stamped(vt, lim, identity_of(f"junk-{n}"), f"GET /r{m}")
+        for n in range(20)
+        for m in range(3)
+    ]
+    junk_self = [stamped(vt, lim, A, f"GET /a{m}") for m in range(10)]
+    mine = stamped(vt, lim, B, "GET /mine")
+    times = await vt.run(*junk, *junk_self, mine)
+    assert times[-1] == 0.0  # B's call goes at once, whatever the other keys queued
 
 
 async def test_scale_zero_turns_route_pacing_off(vt: VirtualTime) -> None:

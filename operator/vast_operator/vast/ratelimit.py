@@ -6,13 +6,14 @@ route by a Retry-After when one comes, `defer`). The limiter therefore paces on 
 
 1. per (identity, route template): a small token bucket whose refill interval is the documented
    threshold of that route (`DEFAULT_ROUTE_LIMITS`; burst 1 = a plain minimum interval);
-2. process-wide: a requests-per-second token bucket shared by all identities and routes.
+2. per identity: a requests-per-second token bucket for all routes of one account, so that one
+   account (one tenant's key) can never delay another account's calls.
 
 Identity is a short SHA-256 digest of the API key, never the key. Routes limited per client IP
 rather than per key (offer search) share one identity (`"*"`).
 
 Waiting is fair: callers of the same (identity, route) queue FIFO on an `asyncio.Lock` (whose
-waiters are woken in order), and callers queue FIFO again for the global bucket. Nobody spins:
+waiters are woken in order), and callers queue FIFO again for their account's bucket. Nobody spins:
 a waiter sleeps exactly until its slot. A caller that waits for one route never blocks callers
 of other routes. `waits_total` and `wait_seconds_total` count the pacing for metrics.
 
@@ -145,7 +146,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Paces calls per (identity, route) and globally; see the module docstring."""
+    """Paces calls per (identity, route) and per identity; see the module docstring."""
 
     def __init__(
         self,
@@ -169,12 +170,9 @@ class RateLimiter:
         self._margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._global = (
-            None
-            if requests_per_second is None
-            else _Bucket(1.0 / requests_per_second, max(1, burst), clock())
-        )
-        self._global_lock = asyncio.Lock()
+        self._rps = requests_per_second
+        self._burst = max(1, burst)
+        self._accounts: dict[str, tuple[_Bucket, asyncio.Lock]] = {}
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._closed: dict[tuple[str, str], float] = {}
@@ -206,10 +204,12 @@ class RateLimiter:
         async with lock:
             bucket = self._bucket(key)
             await self._wait_for(bucket)
-            if self._global is not None:
-                async with self._global_lock:
-                    await self._wait_for(self._global)
-                    self._global.take(self._clock())
+            budget = self._account(identity)
+            if budget is not None:
+                account_bucket, account_lock = budget
+                async with account_lock:
+                    await self._wait_for(account_bucket)
+                    account_bucket.take(self._clock())
             bucket.take(self._clock())
         waited = max(0.0, self._clock() - started)
         self._acquires += 1
@@ -217,6 +217,16 @@ class RateLimiter:
             self._waits += 1
             self._wait_seconds += waited
         return waited
+
+    def _account(self, identity: str) -> tuple[_Bucket, asyncio.Lock] | None:
+        """The requests-per-second budget of one account (None when unlimited)."""
+        if self._rps is None:
+            return None
+        budget = self._accounts.get(identity)
+        if budget is None:
+            bucket = _Bucket(1.0 / self._rps, self._burst, self._clock())
+            budget = self._accounts[identity] = (bucket, asyncio.Lock())
+        return budget
 
     async def _wait_for(self, bucket: _Bucket) -> None:
         # Each pass sleeps exactly the computed deficit; the loop only repeats when a 429
