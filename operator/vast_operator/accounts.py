@@ -1,8 +1,9 @@
 """Vast accounts in use: one client and one instance poller per API key, created on demand.
 
-Every client shares the same HTTP connection pool and the same rate limiter, so the limits
-hold for the operator as a whole. Keys are held as `SecretStr` and indexed by a fingerprint,
-never by their text.
+Every client shares the same HTTP connection pool and the same rate limiter: per-route limits
+hold for the operator as a whole, and each account has its own requests-per-second budget, so
+one account never delays another's calls. A poller nobody asks for stops listing. Keys are held
+as `SecretStr` and indexed by a fingerprint, never by their text.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests-per-second",
         type=float,
         default=float(env.get("VAST_OPERATOR_RPS", "2")),
-        help="ceiling on Vast API requests per second, all endpoints together",
+        help="ceiling on Vast API requests per second per account, all endpoints together",
     )
     parser.add_argument(
         "--rate-limit-scale",
