@@ -115,3 +115,13 @@ async def test_a_stopped_instance_shows_its_storage_price_and_no_ssh_command(
     assert h.status()["pricePerHour"] == pytest.approx(0.36 * 20 / 720)
     data = h.kube.applied[-1][2]
     assert data["state"] == "Stopped" and data["ssh"] == "" and data["port"] == ""
+
+
+async def test_no_matching_offer_suggests_vasts_spelling(h: Harness) -> None:
+    h.vast.offers = []
+    h.add(obj(spec=spec(offer={"query": {"gpuName": "RTX4090"}})))
+    await h.reconcile()
+    cond = h.condition("Ready")
+    assert cond["reason"] == "NoMatchingOffer"
+    assert "Did you mean 'RTX 4090'" in cond["message"]
+    assert h.events.reasons().count("NoMatchingOffer") == 1

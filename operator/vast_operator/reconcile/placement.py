@@ -6,6 +6,7 @@ tested directly.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,33 @@ from ..vast.models import Offer
 from ..vast.query import OfferQuery, offer_matches
 
 DEFAULT_ORDER: tuple[tuple[str, str], ...] = (("dph_total", "asc"),)
+
+# GPU models as Vast spells them (with spaces); hints for a gpuName that matches nothing.
+KNOWN_GPU_NAMES = (
+    "RTX 3060", "RTX 3070", "RTX 3080", "RTX 3090", "RTX 4060 Ti", "RTX 4070", "RTX 4070 Ti",
+    "RTX 4080", "RTX 4090", "RTX 5080", "RTX 5090", "RTX A4000", "RTX A5000", "RTX A6000",
+    "RTX 6000Ada", "A10", "A40", "A100 PCIE", "A100 SXM4", "A100X", "H100 PCIE", "H100 SXM",
+    "H100 NVL", "H200", "L4", "L40", "L40S", "Tesla T4", "Tesla V100", "B200",
+)  # fmt: skip
+
+
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name.upper() if ch.isalnum())
+
+
+def gpu_name_hint(wanted: str, seen: Iterable[str] = ()) -> str:
+    """' Did you mean ...?' for a GPU name that matched nothing, or ''."""
+    candidates = {_squash(n): n for n in (*KNOWN_GPU_NAMES, *seen)}
+    exact = candidates.get(_squash(wanted))  # only the spacing or the case differ
+    close = (
+        [_squash(exact)]
+        if exact
+        else difflib.get_close_matches(_squash(wanted), list(candidates), n=3, cutoff=0.6)
+    )
+    names = [candidates[c] for c in close if candidates[c] != wanted]
+    if not names:
+        return ""
+    return " Did you mean " + " or ".join(repr(n) for n in names) + " (Vast's spelling)?"
 
 
 def _order(spec_order: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
@@ -142,6 +170,10 @@ def choose(
         )
         if excluded:
             what += f" (excluding failed machines {sorted(excluded)})"
+        q = spec.offer.query
+        for name in (q.gpu_names or [q.gpu_name]) if q is not None else []:
+            if name and not any(o.gpu_name == name for o in offers):
+                what += gpu_name_hint(name)
         return Choice((), "NoMatchingOffer", what)
     affordable: list[Offer] = []
     for offer in matching:
