@@ -297,7 +297,8 @@ async def test_reboot_recycle_bid_logs_and_execute(api: httpx.AsyncClient) -> No
     denied = await api.put(f"/api/v0/instances/command/{inst}/", json={"command": "reboot"})
     assert denied.status_code == 400
     missing = await api.put("/api/v0/instances/reboot/99/", json={})
-    assert missing.status_code == 404
+    assert missing.status_code == 400  # oas:reboot_instance
+    assert missing.json()["msg"] == "invalid instance_id"
 
 
 # --- volumes, endpoints, workergroups, templates, secrets ---------------------------------------

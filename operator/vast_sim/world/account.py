@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from vast_sim.config import AccountSpec
-from vast_sim.errors import vast_error
+from vast_sim.errors import VastError, vast_error
 from vast_sim.models import PRIMARY_USER_ID, Account, JSONDict
 from vast_sim.world.state import WorldState
 
@@ -23,6 +23,11 @@ def require_credit(credit: float, hourly: float, offer_id: int) -> None:
             f"${hourly:.4f}/hr. Add credit to rent instances.",
             ask_id=offer_id,
         )
+
+
+def _nonexistent(name: str) -> VastError:
+    """oas:update_env_var / delete_env_var: 400 nonexistent_key."""
+    return vast_error(400, "nonexistent_key", f"Environment variable {name} does not exist.")
 
 
 def account_view(account: Account) -> JSONDict:
@@ -126,7 +131,7 @@ class AccountMixin(WorldState):
                         400, "max_secrets", "You have reached the maximum number of secrets."
                     )
             elif name not in account.secrets:
-                raise vast_error(404, "not_found", f"Environment variable {name} not found.")
+                raise _nonexistent(name)
             account.secrets = {**account.secrets, name: str(value)}
             self._touch()
             verb = "added" if create else "updated"
@@ -139,7 +144,7 @@ class AccountMixin(WorldState):
             if not name:
                 raise vast_error(400, "missing_input", "key is required.")
             if name not in account.secrets:
-                raise vast_error(404, "not_found", f"Environment variable {name} not found.")
+                raise _nonexistent(name)
             account.secrets = {k: v for k, v in account.secrets.items() if k != name}
             self._touch()
             return {"success": True, "msg": "Environment variable deleted successfully"}

@@ -147,10 +147,9 @@ class InstanceLifecycleMixin(WorldState):
 
     def reboot_instance(self, inst_id: int, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
+            # oas:reboot_instance: 400 invalid_args "invalid instance_id".
             inst = self._get_or(
-                inst_id,
-                vast_error(404, "no_such_instance", f"Instance {inst_id} not found."),
-                owner,
+                inst_id, vast_error(400, "invalid_args", "invalid instance_id"), owner
             )
             if not inst.gpus_held:
                 raise vast_error(400, "invalid_args", f"Instance {inst_id} is not running.")
