@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot-seconds", type=float, default=10.0, help="create -> running time")
     p.add_argument("--seed", type=int, default=0, help="market generator seed")
     p.add_argument("--state-file", default=None, help="persist the world here (JSON)")
-    strict = p.add_argument_group("strictness (everything below is on by default)")
+    strict = p.add_argument_group(
+        "strictness (the strict features are on unless relaxed; the last two are opt-in)"
+    )
     strict.add_argument(
         "--relaxed", action="store_true", help="switch every strict feature off (fast tests)"
     )
