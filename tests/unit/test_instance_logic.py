@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from vast_operator.api.instance import Phase, VastInstanceSpec
-from vast_operator.reconcile.instance.rules import failure_reason, phase_for, ports_status, runtype_for
+from vast_operator.reconcile.instance.rules import (
+    failure_reason,
+    phase_for,
+    ports_status,
+    runtype_for,
+)
 from vast_operator.vast.models import Instance
 
 
