@@ -94,6 +94,7 @@ class OperatorContext:
             prefix="vast.ai", key="last-handled-configuration"
         )
         settings.posting.level = logging.INFO
+        settings.posting.reporting_component = "vast-operator"  # "From" in kubectl describe
         # Ask the API server to end each watch after 5 minutes and give up on our side 30 s
         # later: a watch that silently died (a proxy, a restarted API server) is replaced
         # within minutes instead of never, and the server's own end comes first.

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -29,8 +30,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data)
 
 
+class ExpectedRefusals(logging.Filter):
+    """Quiet what is not a bug: kopf retrying a request (logged at ERROR though it retries)
+    and events refused in a namespace that is being deleted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.name.startswith("kopf") and "failed; will retry" in text:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = None
+        if "Failed to post an event" in text and "being terminated" in text:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def ports_free(settings: Settings) -> str | None:
+    """A one-line reason when a port the operator must listen on is taken, else None."""
+    for what, port, flag in (
+        ("metrics", settings.metrics_port, "--metrics-port"),
+        ("health", settings.liveness_port, "--liveness-port"),
+    ):
+        if not port:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                return (
+                    f"the {what} port {port} is already in use (another vast-operator?); "
+                    f"choose another with {flag} (0 turns it off)"
+                )
+    return None
+
+
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ExpectedRefusals())
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -76,6 +113,10 @@ async def main(settings: Settings) -> None:
 
 def run(settings: Settings) -> int:
     setup_logging(settings)
+    busy = ports_free(settings)
+    if busy is not None:
+        logging.getLogger("vast_operator").error("cannot start: %s", busy)
+        return 2
     logging.getLogger("vast_operator").info(
         "starting vast-operator against %s (%s)",
         settings.vast_url,

@@ -171,7 +171,8 @@ def choose(
         if excluded:
             what += f" (excluding failed machines {sorted(excluded)})"
         q = spec.offer.query
-        for name in (q.gpu_names or [q.gpu_name]) if q is not None else []:
+        names = [*(q.gpu_names or []), q.gpu_name or ""] if q is not None else []
+        for name in names:
             if name and not any(o.gpu_name == name for o in offers):
                 what += gpu_name_hint(name)
         return Choice((), "NoMatchingOffer", what)
