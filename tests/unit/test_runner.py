@@ -22,7 +22,7 @@ def test_a_busy_metrics_port_stops_the_start_with_one_clear_line(
         assert "metrics port" in (ports_free(settings) or "")
         assert run(settings) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 2  # "starting ..." and the reason; no traceback
+    assert len(lines) == 1  # the reason, and no traceback
     assert "cannot start" in lines[-1] and "--metrics-port" in lines[-1]
 
 
