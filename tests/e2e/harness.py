@@ -238,7 +238,8 @@ class VastView:
             if token:
                 params["after_token"] = token
             data = self._http.get("/api/v1/instances/", params=params).raise_for_status().json()
-            rows.extend(data.get("instances") or [])
+            # A destroyed instance is listed as "unloaded" for a while: it no longer bills.
+            rows.extend(i for i in data.get("instances") or [] if i.get("cur_state") != "unloaded")
             token = data.get("next_token")
             if not token:
                 return rows
@@ -265,13 +266,17 @@ class VastView:
         data = self._http.get("/api/v0/volumes", params={"owner": "me"}).raise_for_status()
         return list(data.json().get("volumes") or [])
 
+    def _results(self, path: str) -> list[dict[str, Any]]:
+        response = self._http.get(path)
+        if response.status_code == 400 and "No " in response.text:
+            return []  # Vast's documented answer for an account with none
+        return list(response.raise_for_status().json().get("results") or [])
+
     def endpoints(self) -> list[dict[str, Any]]:
-        data = self._http.get("/api/v0/endptjobs/").raise_for_status().json()
-        return list(data.get("results") or [])
+        return self._results("/api/v0/endptjobs/")
 
     def workergroups(self) -> list[dict[str, Any]]:
-        data = self._http.get("/api/v0/autojobs/").raise_for_status().json()
-        return list(data.get("results") or [])
+        return self._results("/api/v0/autojobs/")
 
     def close(self) -> None:
         self._http.close()

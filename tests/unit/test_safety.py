@@ -398,3 +398,22 @@ async def test_a_connection_secret_that_is_not_ours_is_refused_with_a_condition(
     await h.reconcile()
     assert h.condition("Synced")["reason"] == "SecretNotOwned"
     assert "SecretNotOwned" in h.events.reasons()
+
+
+async def test_an_unloading_row_is_neither_kept_nor_waited_for(h: Harness) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    first = h.status()["instanceId"]
+    # Destroyed outside the operator: Vast still lists the row while it unloads.
+    h.vast._set(first, cur_state="unloaded", actual_status="stopped", intended_status="stopped")
+    h.clock.advance(20)
+    await h.reconcile()
+    assert "InstanceLost" in h.events.reasons()
+    assert h.vast.count("start_instance") == 0
+    h.clock.advance(20)
+    await h.reconcile()
+    second = h.status()["instanceId"]
+    assert second != first
+    h.vast.destroy_lands = False  # the destroyed row stays listed, unloading
+    h.vast.hooks["destroy_instance"] = lambda i: h.vast._set(i, cur_state="unloaded")
+    assert (await h.delete()).done

@@ -29,8 +29,6 @@ from . import renting, running
 from .rules import forget_instance, retire
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
-# What an instance that is being destroyed reports while Vast unloads it.
-GONE_STATUSES = frozenset({"destroyed", "deleted", "unloading"})
 
 
 def managed(
@@ -38,12 +36,13 @@ def managed(
 ) -> tuple[Instance | None, list[Instance]]:
     """The instance this object owns, and extra ones that must not exist."""
     retired = set(s.retired_instance_ids or [])
-    found = {i.id: i for i in snap.for_uid(uid) if i.id not in retired}
+    found = {i.id: i for i in snap.for_uid(uid) if i.id not in retired and not i.gone}
     current = s.instance_id
-    if current is not None and current in snap.by_id and current not in retired:
-        owner = uid_from_label(snap.by_id[current].label)
+    listed = snap.by_id.get(current) if current is not None else None
+    if listed is not None and listed.id not in retired and not listed.gone:
+        owner = uid_from_label(listed.label)
         if owner is None or owner == uid:  # status is not proof: another object's is not ours
-            found[current] = snap.by_id[current]
+            found[listed.id] = listed
     if not found:
         return None, []
     keep_id = current if current is not None and current in found else min(found)
@@ -147,7 +146,7 @@ class InstanceAdapter:
         owner = uid_from_label(found.label)
         if owner is not None and owner != ctx.uid:
             return None  # relabelled for someone else: not ours any more
-        if found.actual_status in GONE_STATUSES and found.intended_status in GONE_STATUSES:
+        if found.gone:
             return None
         return found
 
@@ -216,7 +215,7 @@ class InstanceAdapter:
         # No rent starts once deletion began, and in-flight ones finished under the object's
         # lock: a listing newer than the last intent shows everything ours.
         snap = await poller.snapshot(newer_than=trust_since(s, newer_than))
-        ids = {i.id for i in snap.for_uid(ctx.uid)}
+        ids = {i.id for i in snap.for_uid(ctx.uid) if not i.gone}
         if s.instance_id is not None:
             ids.add(int(s.instance_id))
         if not ids:
@@ -228,7 +227,7 @@ class InstanceAdapter:
         for instance_id in ordered:
             await client.destroy_instance(instance_id, missing_ok=True)
         confirm = await poller.snapshot(newer_than=ctx.clock())
-        remaining = sorted(i for i in ids if i in confirm.by_id)
+        remaining = sorted(i for i in ids if i in confirm.by_id and not confirm.by_id[i].gone)
         if remaining:
             return DeleteResult(False, Reason.DELETING, f"Vast still lists {ids_text(remaining)}")
         return DeleteResult(True, Reason.DESTROYED, f"destroyed {ids_text(ordered)}")

@@ -47,6 +47,9 @@ def _pairs_to_list(value: Any) -> Any:
     return None
 
 
+GONE_STATES = frozenset({"unloaded", "destroyed", "deleted"})
+
+
 class Instance(VastModel):
     """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/`."""
 
@@ -94,6 +97,12 @@ class Instance(VastModel):
     start_date: OptFloat = None
     end_date: OptFloat = None
     volume_info: Annotated[list[dict[str, Any]] | None, Lenient] = None
+
+    @property
+    def gone(self) -> bool:
+        """Destroyed: Vast may still list the row while it unloads, but it bills nothing and
+        can be neither used nor adopted."""
+        return (self.cur_state or "") in GONE_STATES or (self.actual_status or "") in GONE_STATES
 
     @property
     def env(self) -> dict[str, str]:
