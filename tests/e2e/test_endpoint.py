@@ -136,9 +136,12 @@ def test_endpoint_lifecycle_updates_in_place_and_deletes_groups_then_endpoint(
     on_vast = vast_groups(vast, endpoint_id)
     assert set(on_vast) == set(ids.values())
     fast, bulk = on_vast[ids["fast"]], on_vast[ids["bulk"]]
-    assert (fast["template_hash"], fast["gpu_ram"], fast["max_workers"]) == (PYTORCH, 24.0, 4)
+    assert (fast["template_hash"], fast["gpu_ram"]) == (PYTORCH, 24.0)
     assert fast["search_params"] == f"gpu_name=RTX_4090 num_gpus=1 {DEFAULTS}"
-    assert (bulk["template_hash"], bulk["cold_workers"]) == (CUDA, 1)
+    assert bulk["template_hash"] == CUDA
+    # Workergroup maxWorkers/coldWorkers are deprecated and not sent (CLI 1.9.1 sends none of
+    # them): Vast keeps its own values, whatever the spec says.
+    assert fast["max_workers"] != 4
     changes = delta(sim, before)
     changes.pop(EP_LIST, None)
     assert changes == {EP_CREATE: 1, WG_CREATE: 2}
