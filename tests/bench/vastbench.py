@@ -536,28 +536,8 @@ def prepare_cluster(cluster: envtest.Cluster) -> Path:
         cluster.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", f"crd/{plural}.vast.ai"
         )
-    cluster.apply_yaml({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}})
-    rendered = cluster.helm(
-        "template",
-        RELEASE,
-        str(ROOT / "deploy" / "helm" / "vast-operator"),
-        "--namespace",
-        OPERATOR_NS,
-        "--set",
-        "crds.enabled=false",
-        "--show-only",
-        "templates/serviceaccount.yaml",
-        "--show-only",
-        "templates/rbac.yaml",
-    ).stdout
-    cluster.kubectl("apply", "-n", OPERATOR_NS, "-f", "-", input=rendered)
-    sa = next(
-        doc["metadata"]["name"]
-        for doc in yaml.safe_load_all(rendered)
-        if doc and doc.get("kind") == "ServiceAccount"
-    )
     # Long enough for the longest run (the token is checked at every request).
-    return Path(cluster.sa_kubeconfig(OPERATOR_NS, sa, expiration_seconds=6 * 3600))
+    return cluster.chart_rbac_kubeconfig(OPERATOR_NS, RELEASE, expiration_seconds=6 * 3600)
 
 
 def wait_for_crd_storage(kube: KubeHttp, timeout: float = 60.0) -> None:

@@ -64,6 +64,7 @@ class Demo:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.state / "kubeconfig"
         self.tools = envtest.ensure_client_tools()
+        self.cluster = envtest.Cluster(self.kubeconfig, self.tools, self.dir / "cluster")
         self.bin = Path(sys.executable).parent
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
@@ -121,41 +122,9 @@ class Demo:
                 time.sleep(0.5)
 
         print("creating the operator's ServiceAccount and RBAC from the Helm chart")
-        self.kubectl("create", "namespace", OPERATOR_NS, check=False)
-        rendered = subprocess.run(
-            [
-                str(self.tools.helm),
-                "template",
-                "demo",
-                str(ROOT / "deploy/helm/vast-operator"),
-                "--namespace",
-                OPERATOR_NS,
-                "--set",
-                "crds.enabled=false",
-                "--show-only",
-                "templates/serviceaccount.yaml",
-                "--show-only",
-                "templates/rbac.yaml",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        self.kubectl("apply", "-n", OPERATOR_NS, "-f", "-", input=rendered)
-        sa = "demo-vast-operator"
-        token = self.kubectl("create", "token", sa, "-n", OPERATOR_NS, "--duration", "24h").strip()
-        op_kubeconfig = self.dir / "operator-kubeconfig"
-        admin = json.loads(self.kubeconfig.read_text())
-        admin["users"] = [{"name": "operator", "user": {"token": token}}]
-        admin["contexts"] = [
-            {
-                "name": "operator",
-                "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"},
-            }
-        ]
-        admin["current-context"] = "operator"
-        op_kubeconfig.write_text(json.dumps(admin))
-        op_kubeconfig.chmod(0o600)
+        op_kubeconfig = self.cluster.chart_rbac_kubeconfig(
+            OPERATOR_NS, "demo", self.dir / "operator-kubeconfig", expiration_seconds=24 * 3600
+        )
 
         if not _alive(self.dir / "operator.pid"):
             print("starting the operator")

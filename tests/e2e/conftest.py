@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness import ROOT, Kubectl, OperatorProcess, VastView, wait_for
 from vast_sim.testing import RunningSim, run_sim_subprocess
@@ -27,27 +26,7 @@ def crds(cluster) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster, crds) -> Path:  # type: ignore[no-untyped-def]
     """A kubeconfig with the token of the chart's ServiceAccount: the chart's RBAC, no more."""
-    cluster.apply_yaml({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}})
-    rendered = cluster.helm(
-        "template",
-        RELEASE,
-        str(ROOT / "deploy" / "helm" / "vast-operator"),
-        "--namespace",
-        OPERATOR_NS,
-        "--set",
-        "crds.enabled=false",
-        "--show-only",
-        "templates/serviceaccount.yaml",
-        "--show-only",
-        "templates/rbac.yaml",
-    ).stdout
-    cluster.kubectl("apply", "-n", OPERATOR_NS, "-f", "-", input=rendered)
-    sa = next(
-        doc["metadata"]["name"]
-        for doc in yaml.safe_load_all(rendered)
-        if doc and doc.get("kind") == "ServiceAccount"
-    )
-    return Path(cluster.sa_kubeconfig(OPERATOR_NS, sa))
+    return Path(cluster.chart_rbac_kubeconfig(OPERATOR_NS, RELEASE))
 
 
 @pytest.fixture(scope="session")
