@@ -125,3 +125,20 @@ async def test_no_matching_offer_suggests_vasts_spelling(h: Harness) -> None:
     assert cond["reason"] == "NoMatchingOffer"
     assert "Did you mean 'RTX 4090'" in cond["message"]
     assert h.events.reasons().count("NoMatchingOffer") == 1
+
+
+async def test_a_spent_search_quota_says_when_it_resets_and_waits_for_it(h: Harness) -> None:
+    import time
+
+    from vast_operator.vast import errors as verr
+
+    reset = time.time() + 3600
+    h.vast.fail["search_offers"] = verr.SearchQuotaExceededError(
+        "search_quota_exceeded", reset_at=reset, status=429, route="POST /api/v0/bundles/"
+    )
+    h.add(obj(spec=spec()))
+    delay = await h.reconcile()
+    assert h.condition("Ready")["reason"] == "SearchQuotaExceeded"
+    assert "UTC" in h.condition("Ready")["message"]
+    assert delay > 3000  # no searching every minute all day
+    assert h.events.reasons().count("SearchQuotaExceeded") == 1

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     INVALID_CREDENTIALS = "InvalidCredentials"
     INSUFFICIENT_CREDIT = "InsufficientCredit"
     RATE_LIMITED = "RateLimited"
+    SEARCH_QUOTA_EXCEEDED = "SearchQuotaExceeded"  # the account's daily search quota is spent
     VAST_UNAVAILABLE = "VastUnavailable"
     VAST_REJECTED = "VastRejected"
     INVALID_SPEC = "InvalidSpec"
@@ -79,6 +80,7 @@ STUCK = frozenset(
         Reason.NAME_TAKEN,
         Reason.SECRET_NOT_OWNED,
         Reason.INVALID_SPEC,
+        Reason.SEARCH_QUOTA_EXCEEDED,
     }
 )
 

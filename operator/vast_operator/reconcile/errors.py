@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from datetime import UTC, datetime
 
 from ..kube import ForeignSecret
 from ..poller import SnapshotUnavailable
@@ -55,6 +57,12 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
         return Reason.INVALID_CREDENTIALS, "Vast rejected the API key: " + exc.message
     if isinstance(exc, verr.InsufficientCreditError):
         return Reason.INSUFFICIENT_CREDIT, "Vast account has no credit: " + exc.message
+    if isinstance(exc, verr.SearchQuotaExceededError):
+        reset = datetime.fromtimestamp(exc.reset_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            Reason.SEARCH_QUOTA_EXCEEDED,
+            f"the Vast account's daily search quota is spent; searching again after {reset}",
+        )
     if isinstance(exc, verr.RateLimitedError):
         return Reason.RATE_LIMITED, "Vast is rate limiting requests; backing off"
     if isinstance(exc, verr.TransientError):
@@ -66,7 +74,10 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
     return Reason.RECONCILE_ERROR, f"unexpected error ({type(exc).__name__}): {exc}"
 
 
-def delay_for(reason: Reason) -> float:
+def delay_for(reason: Reason, exc: BaseException | None = None) -> float:
+    """Seconds until the next pass after an error; a search quota waits for its reset."""
+    if isinstance(exc, verr.SearchQuotaExceededError):
+        return max(DEFAULT_ERROR_DELAY, exc.reset_at - time.time() + 1.0)
     return ERROR_DELAYS.get(reason, DEFAULT_ERROR_DELAY)
 
 

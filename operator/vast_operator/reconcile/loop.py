@@ -279,7 +279,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             if self.on_unexpected is not None:
                 self.on_unexpected()
         w.synced(False, reason, message)
-        return delay_for(reason)
+        return delay_for(reason, exc)
 
     async def _pass(
         self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter[StatusT], mem: ObjectMemory
@@ -332,7 +332,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             ctx.w.s.message = message
             ctx.w.ready(False, reason, message)
             ctx.w.synced(False, reason, message)
-            return delay_for(reason)
+            return delay_for(reason, exc)
         if result.resource is not None:
             return await self.adapter.update(ctx, Observation(result.resource))
         return result.requeue
