@@ -17,8 +17,28 @@ def uid_of(k: Kubectl, name: str) -> str:
     return str(k.get(KIND, name)["metadata"]["uid"])  # type: ignore[index]
 
 
+def settled_market(sim: Any) -> None:
+    """Wait until no destroyed instance still unloads: their GPUs come back to the market when
+    they are gone, which would change which machine is cheapest under the test's feet."""
+
+    def settled() -> bool:
+        rows: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 25}
+        with sim.client() as http:
+            while True:
+                page = http.get("/api/v1/instances/", params=params).raise_for_status().json()
+                rows.extend(page.get("instances") or [])
+                if not page.get("next_token"):
+                    break
+                params["after_token"] = page["next_token"]
+        return not any(r.get("cur_state") == "unloaded" for r in rows)
+
+    wait_for("destroyed instances to finish unloading", settled, timeout=60)
+
+
 def cheapest_machine(sim: Any, gpu: str = "RTX 4090") -> int:
     """The machine the operator will pick first (cheapest matching verified offer)."""
+    settled_market(sim)
     with sim.client() as http:
         body = {
             "gpu_name": {"eq": gpu},
