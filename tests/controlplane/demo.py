@@ -126,8 +126,12 @@ class Demo:
             OPERATOR_NS, "demo", self.dir / "operator-kubeconfig", expiration_seconds=24 * 3600
         )
 
+        for _ in range(120):  # the operator's first calls must not meet a half-started server
+            if self.kubectl("get", "--raw", "/readyz", check=False):
+                break
+            time.sleep(0.5)
         if not _alive(self.dir / "operator.pid"):
-            print("starting the operator")
+            print("starting the operator (paced as against Vast: the simulator is strict)")
             op_env = dict(
                 env, KUBECONFIG=str(op_kubeconfig), VAST_URL=sim_url, VAST_API_KEY=config["api_key"]
             )
@@ -137,8 +141,6 @@ class Demo:
                     "run",
                     "--poll-interval",
                     "2",
-                    "--rate-limit-scale",
-                    "0",
                     "--liveness-port",
                     "0",
                     "--metrics-port",
@@ -173,6 +175,19 @@ class Demo:
         )
 
     def down(self) -> None:
+        if _alive(self.dir / "operator.pid") and _alive(self.dir / "sim.pid"):
+            # Delete the demo's objects while the operator runs, so it destroys what it rented
+            # and the simulator's saved state holds nothing a second `make demo` would meet.
+            print("deleting the demo's objects (the operator destroys their Vast resources)")
+            self.kubectl(
+                "delete",
+                "vastinstances,vastvolumes,vastendpoints",
+                "--all",
+                "-n",
+                DEMO_NS,
+                "--timeout=120s",
+                check=False,
+            )
         for name in ("operator", "sim"):
             pid_file = self.dir / f"{name}.pid"
             if _alive(pid_file):

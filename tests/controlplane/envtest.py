@@ -1429,7 +1429,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
         plane.binaries = ensure_binaries()
         plane.start()
     elapsed = time.monotonic() - started
-    log(f"`up` took {elapsed:.1f}s; stop it with: envtest.py down --state-dir {state_dir}")
+    log(
+        f"`up` took {elapsed:.1f}s; stop it with `make cluster-down` (or `make demo-down`, which "
+        f"also stops the demo's operator and simulator; envtest.py down --state-dir {state_dir} "
+        "stops the control plane only)"
+    )
     log(f"export KUBECONFIG={plane.kubeconfig}")
     return 0
 

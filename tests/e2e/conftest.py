@@ -36,7 +36,11 @@ def sim_key() -> str:
 
 @pytest.fixture(scope="session")
 def sim(sim_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSim]:
-    with run_sim_subprocess(api_key=sim_key, boot_seconds=1.0) as running:
+    # Strict, as Vast, except for per-route rate limits: the e2e operator runs without pacing
+    # (--rate-limit-scale 0) to keep the suite fast, and the tests' own checks read the
+    # simulator with the same key. Pacing against enforced limits is proven by the benchmark
+    # smoke test (tests/bench) and 429 handling by tests/e2e/test_instance_faults.py.
+    with run_sim_subprocess(api_key=sim_key, boot_seconds=1.0, relax=["rate_limits"]) as running:
         yield running
 
 
@@ -54,14 +58,21 @@ def k(cluster, namespace: str) -> Kubectl:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def operator(
-    operator_kubeconfig: Path, sim: RunningSim, namespace: str, k: Kubectl, tmp_path: Path
+    operator_kubeconfig: Path,
+    sim: RunningSim,
+    namespace: str,
+    k: Kubectl,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OperatorProcess]:
+    marker = request.node.get_closest_marker("operator_args")  # extra `run` flags for a test
     proc = OperatorProcess(
         kubeconfig=operator_kubeconfig,
         vast_url=sim.url,
         api_key=sim.api_key,
         namespace=namespace,
         log_path=tmp_path / "operator.log",
+        extra_args=list(marker.args) if marker else None,
     ).start()
     yield proc
     # Leave nothing rented: delete what the test left while an operator is still running.

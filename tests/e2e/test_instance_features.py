@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from harness import Kubectl, OperatorProcess, VastView, instance_manifest, wait_for
 from vast_operator.api.instance import VastInstanceSpec
 from vast_operator.reconcile import placement
@@ -27,6 +29,7 @@ def rent_by_hand(sim: Any, gpu: str = "RTX 3090") -> int:
     return int(answer["new_contract"])
 
 
+@pytest.mark.operator_args("--allow-adoption")
 def test_existing_instance_is_adopted_through_the_annotation(
     k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
 ) -> None:
