@@ -39,8 +39,14 @@ def test_deleting_the_namespace_destroys_the_rental_before_the_key_goes(
     operator.kill()  # the operator forgets the key it held: only the Secret has it now
     k.cluster.kubectl("delete", "namespace", namespace, "--wait=false")
     # The Secret is protected: it is Terminating but readable when the operator comes back.
-    held = k.get("secret", "vast")
-    assert held is not None and held["metadata"].get("deletionTimestamp")
+    held = wait_for(
+        "the namespace controller to delete the Secret (it stays, Terminating)",
+        lambda: (
+            s if (s := k.get("secret", "vast")) and s["metadata"].get("deletionTimestamp") else None
+        ),
+        timeout=60,
+    )
+    assert IN_USE in held["metadata"]["finalizers"]
     operator.start()
     wait_for(
         "the namespace to be gone",
