@@ -97,6 +97,20 @@ class SecretRef(CRDModel):
     )
 
 
+# After Phase in every kind's `kubectl get` columns: is it ready, and if not, why (short).
+READY_COLUMNS: list[dict[str, str]] = [
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+    },
+]
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

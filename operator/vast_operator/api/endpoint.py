@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import CRDModel, CredentialsRef, ManagedStatus, StatusModel
+from .common import READY_COLUMNS, CRDModel, CredentialsRef, ManagedStatus, StatusModel
 
 KIND = "VastEndpoint"
 PLURAL = "vastendpoints"
@@ -150,6 +150,7 @@ class VastEndpointStatus(ManagedStatus):
 
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    *READY_COLUMNS,
     {"name": "Endpoint", "type": "string", "jsonPath": ".spec.endpointName"},
     {"name": "ID", "type": "integer", "jsonPath": ".status.endpointId"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

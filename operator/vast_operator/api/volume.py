@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import CRDModel, CredentialsRef, ManagedStatus
+from .common import READY_COLUMNS, CRDModel, CredentialsRef, ManagedStatus
 
 KIND = "VastVolume"
 PLURAL = "vastvolumes"
@@ -117,6 +117,7 @@ class VastVolumeStatus(ManagedStatus):
 
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    *READY_COLUMNS,
     {"name": "Size", "type": "integer", "jsonPath": ".status.size"},
     {"name": "Machine", "type": "integer", "jsonPath": ".status.machineId"},
     {"name": "Volume", "type": "string", "jsonPath": ".status.volumeName"},
