@@ -22,7 +22,7 @@ SEARCH_ROUTE = "POST /api/v0/bundles/"
 SEARCH_ROUTES = frozenset({SEARCH_ROUTE, "GET /api/v0/bundles/", "PUT /api/v0/search/asks/"})
 
 # Seconds per call of a route for one identity: the `threshold=` of the 429 examples in Vast's
-# per-route OpenAPI documents (vast-api.md §3). Offer search: "10 per minute per IP".
+# per-route OpenAPI documents (vastai 1.9.1 CLI). Offer search: "10 per minute per IP".
 DEFAULT_INTERVALS: dict[str, float] = {
     SEARCH_ROUTE: 6.0,
     "GET /api/v0/bundles/": 6.0,

@@ -30,7 +30,7 @@ VOLUME_OFFER_FIELDS = frozenset(
     ubuntu_version verified external""".split()  # noqa: SIM905
 )
 # Directives a strict search accepts: the documented ones and those Vast's own SDK sends
-# (vast-api.md §4.2). georegion / chunked / select_cols are client-side and refused.
+# (vastai 1.9.1 CLI). georegion / chunked / select_cols are client-side and refused.
 SEARCH_DIRECTIVES = frozenset(
     """order type limit allocated_storage disable_bundling target_reliability extra_ids
     sort_option show_incompatible gpu_option template_id""".split()  # noqa: SIM905

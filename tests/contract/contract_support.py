@@ -30,7 +30,7 @@ METHODS = ("get", "post", "put", "delete", "patch")
 # Routes served under another path than the document's (path prefix -> documented prefix).
 PATH_ALIASES = {
     # The vastai CLI (and the operator, following it) uses /autojobs/; the documents and the
-    # serverless client use /workergroups/. vast-api.md §10.2: both are live.
+    # serverless client use /workergroups/. the vastai 1.9.1 CLI: both are live.
     "/api/v0/autojobs/": "/api/v0/workergroups/",
 }
 # Where several documents describe one route, the one whose schemas we check against.

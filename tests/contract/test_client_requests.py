@@ -56,7 +56,7 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
         why="CLI: `type` is 'on-demand' (the document's own example and doc:hello-world send it; "
         "its enum says 'ondemand'); `order` is a list of [field, dir] pairs (the document's "
         "min/maxItems 2 sit on the outer list by mistake); `external` is a default filter the "
-        "CLI always sends (vast-api.md §4.2-4.3)",
+        "CLI always sends (vastai 1.9.1 CLI)",
         body=frozenset({"external"}),
         fix=chain(
             at("type", lambda t: {**t, "enum": [*t["enum"], "on-demand"]}),
@@ -76,7 +76,7 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
     ),
     "PUT /api/v0/asks/{id}/": RequestDeviation(
         why="CLI: every key is sent, null when unset, with client_id 'me' and `extra` "
-        "(vast-api.md §5.1); `env` is the dict form (doc:creating-instances-with-api.mdx), the "
+        "(vastai 1.9.1 CLI); `env` is the dict form (doc:creating-instances-with-api.mdx), the "
         "document types it as a docker-flag string",
         body=frozenset({"client_id", "extra"}),
         fix=chain(
@@ -97,23 +97,23 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
         ),
     ),
     "GET /api/v0/instances/{id}/": RequestDeviation(
-        why="CLI: `?owner=me` (vast-api.md §6.2)", query=frozenset({"owner"})
+        why="CLI: `?owner=me` (vastai 1.9.1 CLI)", query=frozenset({"owner"})
     ),
     "POST /api/v0/volumes/search/": RequestDeviation(
         why="CLI: the body is a search query like the offer search's (vol_offers_fields, its "
-        "default filters and directives, vast-api.md §9.1); the document names only `limit`",
+        "default filters and directives, the vastai 1.9.1 CLI); the document names only `limit`",
         body=VOLUME_OFFER_FIELDS | SEARCH_DIRECTIVES,
     ),
     "PUT /api/v0/volumes/": RequestDeviation(
-        why="CLI: create volume sends the volume `name` (vast-api.md §9.2)",
+        why="CLI: create volume sends the volume `name` (vastai 1.9.1 CLI)",
         body=frozenset({"name"}),
     ),
     "GET /api/v0/volumes/": RequestDeviation(
-        why="CLI: `?owner=me&type=local_volume` (vast-api.md §9.2); the document names none",
+        why="CLI: `?owner=me&type=local_volume` (vastai 1.9.1 CLI); the document names none",
         query=frozenset({"owner", "type"}),
     ),
     "DELETE /api/v0/volumes/": RequestDeviation(
-        why="CLI: the volume id goes in `?id=` with an empty body (vast-api.md §9.2); the "
+        why="CLI: the volume id goes in `?id=` with an empty body (vastai 1.9.1 CLI); the "
         "document puts it in the body",
         query=frozenset({"id"}),
         fix=not_required("id"),
@@ -121,37 +121,37 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
     "POST /api/v0/endptjobs/": RequestDeviation(
         why="CLI: client_id 'me' and autoscaler_instance 'prod'; the typed SDK's "
         "EndpointConfig fields min_cold_load, max_queue_time, target_queue_time and "
-        "inactivity_timeout (vast-api.md §10.1)",
+        "inactivity_timeout (vastai 1.9.1 CLI)",
         body=_CLI_SERVERLESS | _ENDPOINT_FIELDS,
     ),
     "PUT /api/v0/endptjobs/{id}/": RequestDeviation(
-        why="CLI: as on create, plus endptjob_id (vast-api.md §10.1)",
+        why="CLI: as on create, plus endptjob_id (vastai 1.9.1 CLI)",
         body=_CLI_SERVERLESS | _ENDPOINT_FIELDS | {"endptjob_id"},
     ),
     "DELETE /api/v0/endptjobs/{id}/": RequestDeviation(
-        why="CLI: body {client_id, endptjob_id} (vast-api.md §10.1); the document shows none",
+        why="CLI: body {client_id, endptjob_id} (vastai 1.9.1 CLI); the document shows none",
         body=frozenset({"client_id", "endptjob_id"}),
     ),
     "POST /api/v0/workergroups/": RequestDeviation(
-        why="CLI: /autojobs/ (the documents: /workergroups/, both live, vast-api.md §10.2); "
+        why="CLI: /autojobs/ (the documents: /workergroups/, both live, the vastai 1.9.1 CLI); "
         "client_id and autoscaler_instance; the typed SDK's min_cold_load",
         body=_CLI_SERVERLESS | {"min_cold_load"},
     ),
     "PUT /api/v0/workergroups/{id}/": RequestDeviation(
-        why="CLI: as on create, plus autojob_id (vast-api.md §10.2)",
+        why="CLI: as on create, plus autojob_id (vastai 1.9.1 CLI)",
         body=_CLI_SERVERLESS | {"min_cold_load", "autojob_id"},
     ),
     "DELETE /api/v0/workergroups/{id}/": RequestDeviation(
-        why="CLI: body {client_id, autojob_id} (vast-api.md §10.2); the document shows none",
+        why="CLI: body {client_id, autojob_id} (vastai 1.9.1 CLI); the document shows none",
         body=frozenset({"client_id", "autojob_id"}),
     ),
     "POST /api/v0/template/": RequestDeviation(
-        why="CLI: onstart is null when unset, and readme_visible is sent (vast-api.md §11.1)",
+        why="CLI: onstart is null when unset, and readme_visible is sent (vastai 1.9.1 CLI)",
         body=frozenset({"readme_visible"}),
         fix=at("onstart", nullable),
     ),
     "DELETE /api/v0/template/": RequestDeviation(
-        why="CLI: `{hash_id}` (or `{template_id}`, vast-api.md §11.1); the document requires "
+        why="CLI: `{hash_id}` (or `{template_id}`, the vastai 1.9.1 CLI); the document requires "
         "template_id",
         fix=chain(not_required("template_id"), at("hash_id", lambda _: {"type": "string"})),
     ),
@@ -159,7 +159,7 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
 
 # Routes the client calls that no document describes, and where they come from.
 UNDOCUMENTED_CLIENT_ROUTES = {
-    "GET /api/v0/endptjobs/{id}/": "the serverless client's fetch_endpoint (vast-api.md §10.1)",
+    "GET /api/v0/endptjobs/{id}/": "the serverless client's fetch_endpoint (vastai 1.9.1 CLI)",
 }
 
 # Routes whose trailing slash the client (following the CLI) spells unlike the document. The

@@ -42,18 +42,18 @@ SSH = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcontracttests c@test"
 
 # Routes the simulator serves that no OpenAPI document describes, and where they come from.
 UNDOCUMENTED_ROUTES = {
-    "GET /api/v0/bundles/": "legacy search `GET /bundles?q=` (vast-api.md §4.1)",
-    "PUT /api/v0/search/asks/": "the CLI's `search offers --new` (vast-api.md §4.1)",
-    "GET /api/v0/instances/": "v0 list, 410 deprecated_endpoint (vast-api.md §6.1)",
-    "PUT /api/v0/instances/": "CLI bulk start/stop (vast-api.md §7)",
-    "DELETE /api/v0/instances/": "CLI bulk destroy (vast-api.md §7)",
-    "GET /api/v0/instances/filters/": "CLI show_instance_filters (vast-api.md §6.1)",
-    "POST /api/v0/network_volumes/search/": "CLI search network volumes (vast-api.md §9.1)",
-    "GET /api/v0/endptjobs/{id}/": "serverless client fetch_endpoint (vast-api.md §10.1)",
+    "GET /api/v0/bundles/": "legacy search `GET /bundles?q=` (vastai 1.9.1 CLI)",
+    "PUT /api/v0/search/asks/": "the CLI's `search offers --new` (vastai 1.9.1 CLI)",
+    "GET /api/v0/instances/": "v0 list, 410 deprecated_endpoint (vastai 1.9.1 CLI)",
+    "PUT /api/v0/instances/": "CLI bulk start/stop (vastai 1.9.1 CLI)",
+    "DELETE /api/v0/instances/": "CLI bulk destroy (vastai 1.9.1 CLI)",
+    "GET /api/v0/instances/filters/": "CLI show_instance_filters (vastai 1.9.1 CLI)",
+    "POST /api/v0/network_volumes/search/": "CLI search network volumes (vastai 1.9.1 CLI)",
+    "GET /api/v0/endptjobs/{id}/": "serverless client fetch_endpoint (vastai 1.9.1 CLI)",
     "GET /api/v0/autojobs/{id}/": "mirror of GET /endptjobs/{id}/ for workergroups (sim)",
     "GET /api/v0/workergroups/{id}/": "mirror of GET /endptjobs/{id}/ for workergroups (sim)",
-    "GET /api/v0/gpu_names/unique/": "CLI _get_gpu_names, no auth (vast-api.md §11.4)",
-    "GET /api/v0/gpu_types/": "CLI _get_gpu_types, no auth (vast-api.md §11.4)",
+    "GET /api/v0/gpu_names/unique/": "CLI _get_gpu_names, no auth (vastai 1.9.1 CLI)",
+    "GET /api/v0/gpu_types/": "CLI _get_gpu_types, no auth (vastai 1.9.1 CLI)",
 }
 
 # Answers on a documented route with a status its document does not list, and why. The first
@@ -61,14 +61,14 @@ UNDOCUMENTED_ROUTES = {
 # name one route ("METHOD /route/ status").
 AUTH_AND_LIMITS = {
     403: "no key: `This action requires login.` is documented for show_invoices/show_charges "
-    "(vast-api.md §2); Vast's auth layer is shared, so every route answers it",
+    "(vastai 1.9.1 CLI); Vast's auth layer is shared, so every route answers it",
     404: "a wrong key: `auth_error` `Invalid user key` is documented as 404 for show_invoices "
-    "and search_offers (vast-api.md §2); every route answers it",
+    "and search_offers (vastai 1.9.1 CLI); every route answers it",
     429: "the rate limit, on a route whose document shows no 429 (docs: 'often plain text')",
 }
 UNDOCUMENTED_STATUSES = {
     "PUT /api/v0/asks/{id}/ 402": "insufficient credit: Vast's answer is UNCONFIRMED "
-    "(vast-api.md §5.4); 402 insufficient_credit is the simulator's guess",
+    "(vastai 1.9.1 CLI); 402 insufficient_credit is the simulator's guess",
     "PUT /api/v0/launch_instance/ 402": "insufficient credit, as for PUT /asks/{id}/",
     "PUT /api/v0/ssh/{id}/ 404": "no such key: the document lists only 400 (no example)",
     "DELETE /api/v0/ssh/{id}/ 404": "no such key: the document lists only 400",
@@ -83,12 +83,12 @@ RESPONSE_DEVIATIONS: dict[str, tuple[SchemaFix, str]] = {
     "PUT /api/v0/launch_instance/ 200": (
         at("new_contract", typed("integer")),
         "CLI/SDK: new_contract is the instance id, an int, as for PUT /asks/{id}/ "
-        "(vastai CreateInstanceResponse; vast-api.md §5.4); oas:launch_instance says string",
+        "(vastai CreateInstanceResponse; the vastai 1.9.1 CLI); oas:launch_instance says string",
     ),
     "GET /api/v0/instances/{id}/ 200": (
         lambda s: at("instances.ports", typed(["object", "null"]))(at("instances", nullable)(s)),
-        "CLI: a missing instance is 200 {'instances': null} (vast-api.md §6.2); `ports` is the "
-        "docker-style dict of show_instances (vast-api.md §6.4: oas:show_instance's int array "
+        "CLI: a missing instance is 200 {'instances': null} (vastai 1.9.1 CLI); `ports` is the "
+        "docker-style dict of show_instances (the vastai 1.9.1 CLI: oas:show_instance's int array "
         "is wrong)",
     ),
     "PUT /api/v0/instances/{id}/ 400": (

@@ -1,4 +1,4 @@
-"""The Vast REST routes (vast-api.md §13 minimal route table and what the CLI uses).
+"""The Vast REST routes (the minimal route table, and what the vastai 1.9.1 CLI uses).
 
 This module is the route table; the handlers live in one module per API area (offers,
 instances, ssh_keys, volumes, serverless, account). Paths are written in canonical form (see
