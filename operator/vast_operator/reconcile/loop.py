@@ -17,7 +17,7 @@ from typing import Any, Generic
 from pydantic import SecretStr, ValidationError
 
 from ..accounts import Account, Accounts, fingerprint
-from ..api.common import ANNOTATION_PAUSED, ManagedStatus
+from ..api.common import ManagedStatus
 from ..kube import Kube
 from ..vast import errors as verr
 from .adapter import (
@@ -33,50 +33,15 @@ from .adapter import (
     StatusT,
     Tuning,
 )
-from .conditions import READY, STUCK, SYNCED, Reason
+from .conditions import Reason
 from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
 from .errors import AccountChanged, CredentialsMissing, classify, delay_for
+from .explain import always_explained, stuck_reasons, warn_when_stuck
+from .lifecycle import CREATING, deletion_policy, is_paused, logged, unknown_since
 from .status import StatusWriter
-from .timefmt import iso, parse_iso
+from .timefmt import iso
 
 log = logging.getLogger("vast_operator.reconcile")
-
-CREATING = "Creating"
-DELETING = "Deleting"
-PENDING = "Pending"
-
-
-def is_paused(body: Mapping[str, Any]) -> bool:
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(ANNOTATION_PAUSED, "")).lower() in ("true", "1", "yes")
-
-
-def unknown_since(status: ManagedStatus, id_value: Any) -> float | None:
-    """Since when a create may be landing on Vast without us knowing its outcome.
-
-    Either a create call failed without an answer (`outcomeUnknownSince`), or a process wrote
-    the intent (phase Creating, no external id) and never wrote the result: it died.
-    """
-    unknown = parse_iso(status.outcome_unknown_since)
-    if unknown is None and status.phase == CREATING and id_value is None:
-        unknown = parse_iso(status.creating_since)
-    return unknown
-
-
-def logged(events: EventSink) -> EventSink:
-    """Every event is also one log line: rents, stops, starts and destroys at INFO."""
-
-    def emit(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        meta = body.get("metadata") or {}
-        level = logging.INFO if type_ == "Normal" else logging.WARNING
-        log.log(level, "%s/%s %s: %s", meta.get("namespace"), meta.get("name"), reason, message)
-        events(body, type_, reason, message)
-
-    return emit
-
-
-def deletion_policy(body: Mapping[str, Any]) -> str:
-    return str((body.get("spec") or {}).get("deletionPolicy") or "Delete")
 
 
 class ManagedLoop(Generic[SpecT, StatusT, ResT]):
@@ -207,7 +172,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
     async def reconcile(self, body: Mapping[str, Any]) -> float:
         """One pass of the cycle; returns seconds until the next pass."""
         w = self._writer(body)
-        before = self._stuck_reasons(w)
+        before = stuck_reasons(w)
         try:
             spec = self._parse(body)
         except ValidationError as exc:
@@ -232,43 +197,10 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
     async def _finish(
         self, body: Mapping[str, Any], w: StatusWriter[StatusT], before: set[str], delay: float
     ) -> float:
-        self._always_explained(w)
-        self._warn_when_stuck(body, w, before)
+        always_explained(w)
+        warn_when_stuck(self.events, body, w, before)
         await w.flush()  # also after an error: what was learned before it is kept
         return delay
-
-    @staticmethod
-    def _always_explained(w: StatusWriter[StatusT]) -> None:
-        """Every object shows a phase and a Ready condition, whatever went wrong."""
-        synced = w.get_condition(SYNCED) or {}
-        if w.s.phase is None:
-            w.s.phase = PENDING
-        if w.get_condition(READY) is None:
-            if synced.get("status") == "False":
-                reason = Reason(str(synced.get("reason")))
-                w.s.message = str(synced.get("message") or "")
-                w.ready(False, reason, w.s.message)
-            else:
-                w.ready(False, Reason.CREATING, w.s.message or "not created yet")
-
-    @staticmethod
-    def _stuck_reasons(w: StatusWriter[StatusT]) -> set[str]:
-        return {
-            str(c.get("reason"))
-            for c in (w.get_condition(READY), w.get_condition(SYNCED))
-            if c is not None and c.get("status") == "False" and c.get("reason") in STUCK
-        }
-
-    def _warn_when_stuck(
-        self, body: Mapping[str, Any], w: StatusWriter[StatusT], before: set[str]
-    ) -> None:
-        """One Warning event per transition into a state only a person can end."""
-        for type_ in (READY, SYNCED):
-            cond = w.get_condition(type_) or {}
-            reason = str(cond.get("reason"))
-            if cond.get("status") == "False" and reason in STUCK and reason not in before:
-                self.events(body, "Warning", reason, str(cond.get("message") or ""))
-                before.add(reason)
 
     def _failed(self, body: Mapping[str, Any], w: StatusWriter[StatusT], exc: Exception) -> float:
         reason, message = classify(exc)
