@@ -564,6 +564,9 @@ def start_sim(params: Params) -> RunningSim:
         boot_seconds=params.boot_seconds,
         enforce_rate_limits=True,
         num_machines=params.machines,
+        # Vast publishes no daily search quota; the simulator's default guess (1000) is below
+        # what a 1000-object ramp may search. Everything else stays strict.
+        search_quota=1_000_000,
     )
     configure_sim(sim.admin, params)
     return sim
@@ -670,6 +673,8 @@ def sim_instances(admin: SimAdmin, uids: set[str] | None = None) -> list[Any]:
     """Instances in the simulator; with `uids`, only those labelled for these objects."""
     instances = admin.state().get("instances") or []
     rows = list(instances.values() if isinstance(instances, dict) else instances)
+    # A destroyed instance unloads for a while (still listed, billing nothing): not left over.
+    rows = [row for row in rows if row.get("phase") != "unloading"]
     if uids is None:
         return rows
     labels = {f"k8s-vast-operator:{uid}" for uid in uids}
