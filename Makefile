@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint typecheck unit cluster cluster-down bootstrap crds bench image-test clean
+.PHONY: demo demo-down test lint typecheck unit cluster cluster-down bootstrap crds bench image-test clean lock
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,3 +54,18 @@ image-test: bootstrap
 
 clean: demo-down
 	rm -rf .dev
+
+# The image's Python dependencies, pinned with hashes (docs/image.md). pip-compile runs from its
+# own virtualenv in the cache (made once), with Python 3.11 like the image.
+LOCK := operator/requirements.lock
+LOCK_PY ?= python3.11
+PIP_TOOLS_VERSION := 7.6.2
+LOCK_VENV := $(or $(VAST_OPERATOR_CACHE),$(HOME)/.cache/vast-operator)/venvs/pip-tools-$(PIP_TOOLS_VERSION)
+
+lock: ## re-resolve operator/requirements.lock from pyproject.toml (newest allowed versions)
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(LOCK_PY) -m venv $(LOCK_VENV) \
+		&& $(LOCK_VENV)/bin/pip install -q pip-tools==$(PIP_TOOLS_VERSION); }
+	PIP_FIND_LINKS= CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_VENV)/bin/pip-compile --quiet \
+		--upgrade --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
+		--no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
+		--output-file $(LOCK) pyproject.toml

@@ -2,8 +2,13 @@
 
 ArgoCD's own runner (argo-cd util/lua/health_test.go) walks every health.lua, reads the
 health_test.yaml beside it and requires both `status` and `message` to match exactly. This file
-does the same with lupa's Lua 5.1 (ArgoCD embeds gopher-lua, a Lua 5.1), in a sandbox that has
-only what ArgoCD opens by default: the base and table libraries, no string methods.
+does the same, every case in two interpreters:
+
+* ``gopher-lua``: the Lua VM ArgoCD embeds, at argo-cd's version, set up as argo-cd's util/lua
+  does (tests/argocd/gopherlua/, a small Go program built once into the cache by
+  gopherlua_vm.py; if Go cannot build it, these cases fail with the reason);
+* ``lupa``: Lua 5.1 in a sandbox with only what ArgoCD opens by default: the base and table
+  libraries, no string methods (quick, and a second opinion on the Lua semantics).
 
 It also keeps deploy/argocd/argocd-cm.yaml identical to the .lua files. Both are generated
 from one template by operator/vast_operator/api/healthgen.py; edit that, then run `make crds`
@@ -17,9 +22,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gopherlua_vm
 import pytest
 import yaml
 
+import envtest
 from vast_operator.api import healthgen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +60,34 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=default))
 
 
-class HealthRunner:
+# The base functions the lupa sandbox offers (besides `obj` and `table`). Each must exist in
+# ArgoCD's VM too: test_lupa_sandbox_offers_nothing_argocd_lacks checks it in gopher-lua.
+SANDBOX_BASE_FUNCTIONS = (
+    "assert",
+    "error",
+    "ipairs",
+    "next",
+    "pairs",
+    "pcall",
+    "select",
+    "tonumber",
+    "tostring",
+    "type",
+    "unpack",
+)
+
+
+def _use_open_libs(kind: str) -> bool:
+    """argocd-cm's resource.customizations.useOpenLibs.vast.ai_<Kind> (ArgoCD: false if unset)."""
+    cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
+    value = cm["data"].get(f"resource.customizations.useOpenLibs.vast.ai_{kind}", "false")
+    return str(value).strip().lower() == "true"
+
+
+class LupaRunner:
     """Runs a health.lua on an object the way ArgoCD does: global `obj`, base libraries only."""
+
+    name = "lupa"
 
     def __init__(self) -> None:
         from lupa import lua51
@@ -62,10 +95,9 @@ class HealthRunner:
         self.lua = lua51.LuaRuntime(unpack_returned_tuples=True)
         self._run = self.lua.eval(
             """
-            function(source, name, object)
+            function(source, name, object, base_functions)
               local env = {obj = object, table = table}
-              for _, f in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall",
-                                  "select", "tonumber", "tostring", "type", "unpack"}) do
+              for _, f in ipairs(base_functions) do
                 env[f] = _G[f]
               end
               local chunk, err = loadstring(source, "@" .. name)
@@ -85,14 +117,48 @@ class HealthRunner:
     def __call__(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
         script = HEALTH / kind / "health.lua"
         obj = self.lua.table_from(_plain(manifest), recursive=True)
-        result = self._run(script.read_text(), str(script.relative_to(ROOT)), obj)
+        functions = self.lua.table_from(list(SANDBOX_BASE_FUNCTIONS))
+        result = self._run(script.read_text(), str(script.relative_to(ROOT)), obj, functions)
         assert result is not None, f"{script} returned nothing"
         return {"status": result["status"], "message": result["message"]}
 
 
-@pytest.fixture(scope="module")
-def run_health() -> HealthRunner:
-    return HealthRunner()
+class GopherLuaRunner:
+    """Runs a health.lua in gopher-lua, set up as ArgoCD sets it up (tests/argocd/gopherlua)."""
+
+    name = "gopher-lua"
+
+    def __init__(self, binary: Path) -> None:
+        self.binary = binary
+
+    def __call__(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        script = HEALTH / kind / "health.lua"
+        return gopherlua_vm.run_health(
+            self.binary, script, _plain(manifest), open_libs=_use_open_libs(kind)
+        )
+
+
+HealthRunner = LupaRunner | GopherLuaRunner
+
+
+@pytest.fixture(scope="session")
+def gopher_lua_binary() -> Path:
+    """argocd-lua-health, built into the cache when missing. Never skipped: fails with why."""
+    try:
+        return gopherlua_vm.ensure_binary()
+    except (envtest.ControlPlaneError, OSError) as exc:
+        pytest.fail(
+            f"cannot build the gopher-lua health runner (tests/argocd/gopherlua, needs `go`): "
+            f"{exc}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="module", params=["lupa", "gopher-lua"])
+def run_health(request: pytest.FixtureRequest) -> HealthRunner:
+    if request.param == "lupa":
+        return LupaRunner()
+    return GopherLuaRunner(request.getfixturevalue("gopher_lua_binary"))
 
 
 def _cases() -> list[Any]:
@@ -110,6 +176,47 @@ def test_health_case(run_health: HealthRunner, kind: str, test: dict[str, Any]) 
     assert manifest["kind"] == kind
     assert test["healthStatus"]["status"] in HEALTH_STATUSES
     assert run_health(kind, manifest) == test["healthStatus"]
+
+
+def test_lupa_sandbox_offers_nothing_argocd_lacks(gopher_lua_binary: Path, tmp_path: Path) -> None:
+    """Every global the lupa sandbox gives a script is there in ArgoCD's VM as well."""
+    names = ["obj", "table", *SANDBOX_BASE_FUNCTIONS]
+    probe = tmp_path / "probe.lua"
+    probe.write_text(
+        "local missing = {}\n"
+        + "".join(f'if {n} == nil then missing[#missing + 1] = "{n}" end\n' for n in names)
+        + 'return {status = "Healthy", message = table.concat(missing, ",")}\n'
+    )
+    result = gopherlua_vm.run_health(gopher_lua_binary, probe, {"kind": "Probe"})
+    assert result == {"status": "Healthy", "message": ""}, f"missing in ArgoCD: {result}"
+
+
+def test_gopher_lua_is_set_up_like_argocd(gopher_lua_binary: Path, tmp_path: Path) -> None:
+    """No string methods, no global os, ArgoCD's answer to a bad status; numbers are numbers."""
+    cases = {
+        'return {status = "Healthy", message = ("abc"):sub(1, 1)}': None,
+        'return {status = "Healthy", message = type(os) .. type(string) .. type(math)}': {
+            "status": "Healthy",
+            "message": "nilnilnil",
+        },
+        'return {status = "Fine", message = "x"}': {
+            "status": "Unknown",
+            "message": "Lua returned an invalid health status",
+        },
+        'return {status = "Healthy", message = tostring(obj.metadata.generation + 1)}': {
+            "status": "Healthy",
+            "message": "4",
+        },
+    }
+    obj = {"kind": "Probe", "metadata": {"generation": 3}}
+    for source, expected in cases.items():
+        probe = tmp_path / "probe.lua"
+        probe.write_text(source + "\n")
+        if expected is None:
+            with pytest.raises(gopherlua_vm.LuaError, match="attempt to index"):
+                gopherlua_vm.run_health(gopher_lua_binary, probe, obj)
+        else:
+            assert gopherlua_vm.run_health(gopher_lua_binary, probe, obj) == expected, source
 
 
 @pytest.mark.parametrize("kind", KINDS)
