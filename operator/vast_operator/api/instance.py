@@ -5,18 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from .common import (
     DURATION_PATTERN,
+    READY_COLUMNS,
     CRDModel,
     CredentialsRef,
     ManagedStatus,
-    SecretKeySelector,
     SecretRef,
     StatusModel,
-    parse_duration,
 )
+from .instance_parts import EnvVar, OfferSelector, Placement, SSHKey, VolumeMount
 
 KIND = "VastInstance"
 # Vast's rent route takes a bid (price) of at most $128/h; the schema says the same.
@@ -42,173 +42,6 @@ def _cel(rule: str, message: str) -> dict[str, str]:
     return {"rule": rule, "message": message}
 
 
-class OfferQuery(CRDModel):
-    """What kind of machine to rent. Every field narrows the search; cheapest match wins."""
-
-    gpu_name: str | None = Field(
-        default=None,
-        description=(
-            "GPU model in Vast's own spelling, with spaces: 'RTX 4090', 'A100 SXM4', 'H100 SXM'."
-        ),
-        min_length=1,
-        max_length=64,
-    )
-    gpu_names: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        default=None,
-        description="Any of these GPU models (Vast spelling). Use instead of gpuName.",
-        min_length=1,
-        max_length=16,
-    )
-    num_gpus: int = Field(
-        default=1, description="Exact number of GPUs in the instance.", ge=1, le=16
-    )
-    min_gpu_ram_gb: float | None = Field(
-        default=None,
-        alias="minGpuRamGB",
-        description="Minimum memory per GPU, in GB.",
-        gt=0,
-        le=1024,
-    )
-    min_reliability: float | None = Field(
-        default=None,
-        description="Minimum host reliability score, between 0 and 1 (e.g. 0.98).",
-        ge=0,
-        le=1,
-    )
-    verified: bool = Field(
-        default=True, description="Only rent from machines that Vast has verified."
-    )
-    min_direct_ports: int | None = Field(
-        default=None,
-        description="Minimum number of direct (non-proxied) ports the machine offers.",
-        ge=0,
-        le=65535,
-    )
-    geolocation: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] | None = Field(
-        default=None,
-        description="Allowed countries, as two-letter upper-case codes (e.g. [US, CA, DE]).",
-        min_length=1,
-        max_length=64,
-    )
-    min_cuda_version: float | None = Field(
-        default=None, description="Minimum CUDA version the host driver supports, e.g. 12.4.", gt=0
-    )
-    min_compute_cap: int | None = Field(
-        default=None,
-        description="Minimum GPU compute capability times 100 (e.g. 890 for 8.9).",
-        ge=0,
-        le=2000,
-    )
-    min_inet_down_mbps: float | None = Field(
-        default=None, description="Minimum download bandwidth in Mb/s.", ge=0
-    )
-    machine_id: int | None = Field(
-        default=None,
-        description="Only this Vast machine (set automatically when a volume is mounted).",
-        ge=1,
-    )
-    order: list[Annotated[str, Field(pattern=r"^[a-z_0-9]+[+-]?$", max_length=64)]] | None = Field(
-        default=None,
-        description=(
-            "Sort order among matching offers: Vast field names, '-' suffix for descending "
-            "(e.g. [dph_total] for cheapest first, [reliability-] for most reliable). "
-            "Default: cheapest first."
-        ),
-        max_length=8,
-    )
-
-
-class OfferSelector(CRDModel):
-    """Either a specific offer id, or a query to search the market with."""
-
-    offer_id: int | None = Field(
-        default=None,
-        description="A specific Vast offer id (from `vastai search offers`). One-shot: once "
-        "rented it is gone from the market.",
-        ge=1,
-    )
-    query: OfferQuery | None = Field(
-        default=None, description="Search the market for an offer matching these conditions."
-    )
-
-
-class EnvValueFrom(CRDModel):
-    """Where an environment value comes from."""
-
-    secret_key_ref: SecretKeySelector = Field(
-        description="A key of a Secret in the object's namespace."
-    )
-
-
-class EnvVar(CRDModel):
-    """An environment variable for the container."""
-
-    name: str = Field(
-        description="Variable name.",
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        min_length=1,
-        max_length=128,
-    )
-    value: str | None = Field(default=None, description="Literal value.", max_length=4096)
-    value_from: EnvValueFrom | None = Field(
-        default=None, description="Take the value from a Secret instead of writing it here."
-    )
-
-
-class SSHKey(CRDModel):
-    """An SSH public key to attach to the instance."""
-
-    public_key: str | None = Field(
-        default=None,
-        description="The public key itself, e.g. 'ssh-ed25519 AAAA... me@laptop'.",
-        pattern=r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$",
-        max_length=16384,
-    )
-    secret_key_ref: SecretKeySelector | None = Field(
-        default=None, description="A Secret key whose value is a public key."
-    )
-
-
-class VolumeMount(CRDModel):
-    """A VastVolume to mount into the instance."""
-
-    name: str = Field(
-        description="Name of a VastVolume in the same namespace.", min_length=1, max_length=253
-    )
-    mount_path: str = Field(
-        description="Absolute path inside the container, e.g. /workspace.",
-        pattern=r"^/[A-Za-z0-9._/-]*$",
-        max_length=256,
-    )
-
-
-class Placement(CRDModel):
-    """How hard to try to get a working instance."""
-
-    boot_timeout: str = Field(
-        default="20m",
-        description="How long an instance may stay created/loading before it is destroyed and "
-        "rented again elsewhere (e.g. 15m). More than 0; the operator waits at least its "
-        "--min-boot-timeout (default 1m) whatever this says.",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-    )
-
-    @field_validator("boot_timeout")
-    @classmethod
-    def _boot_timeout_minimum(cls, value: str) -> str:
-        if parse_duration(value).total_seconds() <= 0:
-            raise ValueError("placement.bootTimeout must be more than 0")
-        return value
-
-    max_attempts: int = Field(
-        default=3,
-        description="How many instances to try in total before giving up with phase Failed.",
-        ge=1,
-        le=20,
-    )
-
-
 class VastInstanceSpec(CRDModel):
     """The GPU instance you want."""
 
@@ -232,9 +65,11 @@ class VastInstanceSpec(CRDModel):
         gt=0,
         le=1000,
     )
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         description="Container image, e.g. pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime. "
-        "Cannot change after creation.",
+        "Required unless templateHash is set (then the template's image runs). Cannot change "
+        "after creation.",
         min_length=1,
         max_length=1024,
         pattern=r"^[^\s]+$",
@@ -246,7 +81,10 @@ class VastInstanceSpec(CRDModel):
         le=65536,
     )
     env: list[EnvVar] | None = Field(
-        default=None, description="Environment variables for the container.", max_length=64
+        default=None,
+        description="Environment variables for the container (with templateHash: added to the "
+        "template's, a variable of the same name replacing the template's).",
+        max_length=64,
     )
     onstart: str | None = Field(
         default=None,
@@ -255,17 +93,21 @@ class VastInstanceSpec(CRDModel):
     )
     ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(
         default=None,
-        description="TCP ports to expose; status.ports shows where each one is reachable.",
+        description="TCP ports to expose; status.ports shows where each one is reachable. "
+        "Only machines with enough direct ports are rented. With templateHash, the template's "
+        "ports are exposed as well.",
         max_length=64,
     )
-    runtype: Literal["ssh", "jupyter", "args"] = Field(
-        default="ssh",
+    runtype: Literal["ssh", "jupyter", "args"] | None = Field(
+        default=None,
         description="ssh: Vast's SSH launcher; jupyter: Jupyter plus SSH; args: keep the "
-        "image's entrypoint and pass spec.args.",
+        "image's entrypoint and pass spec.args. Default: ssh, or with templateHash the "
+        "template's own runtype.",
     )
-    direct_ssh: bool = Field(
-        default=False,
-        description="Ask for direct SSH/Jupyter ports on the host instead of Vast's proxy.",
+    direct_ssh: bool | None = Field(
+        default=None,
+        description="Ask for direct SSH/Jupyter ports on the host instead of Vast's proxy "
+        "(default false; with templateHash it needs runtype, else the template decides).",
     )
     args: list[Annotated[str, Field(max_length=1024)]] | None = Field(
         default=None,
@@ -274,7 +116,8 @@ class VastInstanceSpec(CRDModel):
     )
     template_hash: str | None = Field(
         default=None,
-        description="A Vast template hash whose settings are merged under this spec.",
+        description="A Vast template hash (`vastai search templates`): its image, runtype, "
+        "env, ports and onstart apply unless this spec sets them.",
         pattern=r"^[A-Za-z0-9]+$",
         max_length=128,
     )
@@ -326,6 +169,12 @@ class VastInstanceSpec(CRDModel):
         "VastVolume, and the new instance gets a new machine, IP address and SSH port.",
     )
 
+    @model_validator(mode="after")
+    def _image_or_template(self) -> VastInstanceSpec:
+        if self.image is None and self.template_hash is None:
+            raise ValueError("spec.image is required unless spec.templateHash is set")
+        return self
+
 
 SPEC_VALIDATIONS = [
     _cel(
@@ -346,8 +195,21 @@ SPEC_VALIDATIONS = [
         "spec.bidPerHour must not exceed spec.maxPricePerHour",
     ),
     _cel(
-        "!has(self.args) || self.runtype == 'args'",
-        "spec.args is only used with spec.runtype args",
+        "!has(self.args) || (has(self.runtype) ? self.runtype == 'args' : has(self.templateHash))",
+        "spec.args is only used with spec.runtype args (or a template whose runtype is args)",
+    ),
+    _cel(
+        "has(self.image) || has(self.templateHash)",
+        "spec.image is required unless spec.templateHash names a Vast template to run",
+    ),
+    _cel(
+        "!has(self.directSsh) || has(self.runtype) || !has(self.templateHash)",
+        "spec.directSsh with spec.templateHash needs spec.runtype too; without runtype the "
+        "template's own runtype (direct or proxied) is used",
+    ),
+    _cel(
+        "has(self.image) == has(oldSelf.image)",
+        "spec.image cannot be added or removed after creation; create a new VastInstance instead",
     ),
 ]
 
@@ -443,6 +305,11 @@ class VastInstanceStatus(ManagedStatus):
     failed_machines: list[int] | None = Field(
         default=None, description="Machines that failed this object; never tried again."
     )
+    refused_offers: list[int] | None = Field(
+        default=None,
+        description="Offers Vast refused to rent for this spec (too little disk, a bid below "
+        "the minimum, ...); not tried again until the spec changes. The latest 32.",
+    )
     attached_ssh_keys: list[str] | None = Field(
         default=None, description="Fingerprints of the SSH keys attached to the instance."
     )
@@ -456,17 +323,12 @@ class VastInstanceStatus(ManagedStatus):
 
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    *READY_COLUMNS,
     {"name": "GPU", "type": "string", "jsonPath": ".status.gpuName"},
     {"name": "GPUs", "type": "integer", "jsonPath": ".status.numGpus", "priority": 1},
     {"name": "$/h", "type": "number", "jsonPath": ".status.pricePerHour"},
     {"name": "SSH-Host", "type": "string", "jsonPath": ".status.sshHost"},
     {"name": "SSH-Port", "type": "integer", "jsonPath": ".status.sshPort"},
     {"name": "Instance", "type": "integer", "jsonPath": ".status.instanceId", "priority": 1},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        "priority": 1,
-    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

@@ -62,24 +62,47 @@ def price_cap(spec: VastInstanceSpec, global_cap: float | None) -> float | None:
     return min(caps) if caps else None
 
 
+def direct_ports_needed(spec: VastInstanceSpec) -> int:
+    """Host ports the instance needs from its machine: one per container port exposed directly
+    (spec.ports, 22 for direct SSH, 8080 for direct Jupyter). A machine without enough direct
+    ports runs the instance, but those ports are never reachable."""
+    ports = set(spec.ports or [])
+    if spec.direct_ssh:
+        ports.add(22)
+        if spec.runtype == "jupyter":
+            ports.add(8080)
+    return len(ports)
+
+
 def build_query(
     spec: VastInstanceSpec,
     *,
     pinned_machine: int | None = None,
     exclude_machines: Iterable[int] = (),
+    exclude_offers: Iterable[int] = (),
     global_cap: float | None = None,
     limit: int = 64,
 ) -> OfferQuery:
-    """The `POST /bundles/` body for this spec (query or offerId form)."""
+    """The `POST /bundles/` body for this spec (query or offerId form).
+
+    Besides spec.offer, it asks for everything a rent of this spec would be refused or useless
+    without: `disk_space >= spec.disk` (Vast refuses a disk larger than the offer's,
+    "requested disk … exceeds the … GB this offer has") and enough direct ports for the ports
+    the spec exposes (`direct_ports_needed`). `choose` re-checks both on our side.
+    """
     query = OfferQuery().with_limit(limit)
     query = query.model_copy(update={"allocated_storage": float(spec.disk)})
     if spec.type == "interruptible":
         query = query.model_copy(update={"type": "bid"})
+    query = query.where("disk_space", "gte", float(spec.disk))
     selector = spec.offer
+    q = selector.query
+    ports = max(direct_ports_needed(spec), (q.min_direct_ports or 0) if q is not None else 0)
+    if ports:
+        query = query.where("direct_port_count", "gte", ports)
     if selector.offer_id is not None:
         query = query.where("id", "eq", selector.offer_id)
         return query.ordered_by(*DEFAULT_ORDER)  # type: ignore[arg-type]
-    q = selector.query
     assert q is not None  # the CRD's CEL rule guarantees one of the two
     if q.gpu_name:
         query = query.where("gpu_name", "eq", q.gpu_name)
@@ -92,8 +115,6 @@ def build_query(
         query = query.where("reliability", "gte", q.min_reliability)
     if not q.verified:
         query = query.without("verified")
-    if q.min_direct_ports is not None:
-        query = query.where("direct_port_count", "gte", q.min_direct_ports)
     if q.geolocation:
         query = query.where("geolocation", "in", list(q.geolocation))
     if q.min_cuda_version is not None:
@@ -108,6 +129,9 @@ def build_query(
     excluded = sorted(set(exclude_machines))
     if excluded:
         query = query.where("machine_id", "notin", excluded)
+    refused = sorted(set(exclude_offers))
+    if refused:
+        query = query.where("id", "notin", refused)
     cap = price_cap(spec, global_cap)
     if cap is not None and spec.type == "onDemand" and q.order:
         # With the default cheapest-first order the cap is applied on our side, so that "too
@@ -148,59 +172,96 @@ def hourly_cost(offer: Offer, spec: VastInstanceSpec) -> float | None:
     return offer.dph_total
 
 
+# Conditions build_query adds for what the spec needs rather than what spec.offer.query asks.
+IMPLIED_FIELDS = ("disk_space", "direct_port_count")
+
+
 def choose(
     offers: Sequence[Offer],
     spec: VastInstanceSpec,
     query: OfferQuery,
     *,
     exclude_machines: Iterable[int] = (),
+    exclude_offers: Iterable[int] = (),
     global_cap: float | None = None,
 ) -> Choice:
-    """Re-check every offer on our side (Vast may return non-matching rows) and rank them."""
+    """Re-check every offer on our side (Vast may return non-matching rows) and rank them.
+
+    Every condition of `query` is checked again, the disk and direct ports the spec needs
+    last, so that the reason says which one rules out the offers that match spec.offer; offers
+    Vast refused to rent to this object (`exclude_offers`) are never chosen again.
+    """
     excluded = set(exclude_machines)
+    refused = set(exclude_offers)
     cap = price_cap(spec, global_cap)
-    matching = [o for o in offers if o.machine_id not in excluded]
+    matching = [o for o in offers if o.machine_id not in excluded and o.id not in refused]
     # Vast may ignore some filters; the price filter we apply ourselves below.
-    matching = [o for o in matching if offer_matches(o, query.without("dph_total"))]
+    searched = query.without("dph_total", *IMPLIED_FIELDS)
+    matching = [o for o in matching if offer_matches(o, searched)]
     if not matching:
-        what = (
-            f"offer {spec.offer.offer_id} is not available"
-            if spec.offer.offer_id is not None
-            else "no offer on the market matches spec.offer.query"
-        )
-        if excluded:
-            what += f" (excluding failed machines {sorted(excluded)})"
-        q = spec.offer.query
-        names = [*(q.gpu_names or []), q.gpu_name or ""] if q is not None else []
-        for name in names:
-            if name and not any(o.gpu_name == name for o in offers):
-                what += gpu_name_hint(name)
-        return Choice((), "NoMatchingOffer", what)
-    affordable: list[Offer] = []
-    for offer in matching:
-        if spec.type == "interruptible":
-            bid = spec.bid_per_hour or 0.0
-            if offer.min_bid is not None and offer.min_bid > bid:
-                continue
-        price = hourly_cost(offer, spec)
-        if price is None or (cap is not None and price > cap):
-            continue
-        affordable.append(offer)
+        return _no_match(offers, spec, excluded, refused)
+    affordable = [o for o in matching if _affordable(o, spec, cap)]
     if not affordable:
-        if spec.type == "interruptible":
-            cheapest = min((o.min_bid or 0.0 for o in matching), default=0.0)
-            return Choice(
-                (),
-                "PriceCapTooLow",
-                f"{len(matching)} matching offers, the lowest minimum bid ${cheapest:.3f}/h; "
-                f"the bid is ${spec.bid_per_hour or 0:.3f}/h and the limit, storage included, "
-                f"${(cap or 0):.3f}/h",
-            )
-        cheapest = min((o.dph_total or 0.0 for o in matching), default=0.0)
+        return _too_expensive(matching, spec, cap)
+    implied = {k: v for k, v in query.conditions.items() if k in IMPLIED_FIELDS}
+    needs = query.model_copy(update={"conditions": implied})
+    fitting = [o for o in affordable if offer_matches(o, needs)]
+    if not fitting:
+        ports = needs.conditions.get("direct_port_count", {}).get("gte")
+        largest = max((o.disk_space or 0.0 for o in affordable), default=0.0)
+        return Choice(
+            (),
+            "NoMatchingOffer",
+            f"{len(affordable)} offers match spec.offer within the price limit, but none has "
+            f"spec.disk {spec.disk:g} GB of disk (the largest {largest:g} GB)"
+            + (f" and {ports} direct ports" if ports else ""),
+        )
+    return Choice(tuple(fitting))
+
+
+def _affordable(offer: Offer, spec: VastInstanceSpec, cap: float | None) -> bool:
+    if spec.type == "interruptible":
+        bid = spec.bid_per_hour or 0.0
+        if offer.min_bid is not None and offer.min_bid > bid:
+            return False
+    price = hourly_cost(offer, spec)
+    return price is not None and (cap is None or price <= cap)
+
+
+def _no_match(
+    offers: Sequence[Offer], spec: VastInstanceSpec, excluded: set[int], refused: set[int]
+) -> Choice:
+    what = (
+        f"offer {spec.offer.offer_id} is not available"
+        if spec.offer.offer_id is not None
+        else "no offer on the market matches spec.offer.query"
+    )
+    if excluded:
+        what += f" (excluding failed machines {sorted(excluded)})"
+    if refused:
+        what += f" (excluding offers Vast refused to rent: {sorted(refused)})"
+    q = spec.offer.query
+    names = [*(q.gpu_names or []), q.gpu_name or ""] if q is not None else []
+    for name in names:
+        if name and not any(o.gpu_name == name for o in offers):
+            what += gpu_name_hint(name)
+    return Choice((), "NoMatchingOffer", what)
+
+
+def _too_expensive(matching: Sequence[Offer], spec: VastInstanceSpec, cap: float | None) -> Choice:
+    if spec.type == "interruptible":
+        cheapest = min((o.min_bid or 0.0 for o in matching), default=0.0)
         return Choice(
             (),
             "PriceCapTooLow",
-            f"{len(matching)} matching offers, the cheapest at ${cheapest:.3f}/h, "
-            f"but the limit is ${(cap or 0):.3f}/h",
+            f"{len(matching)} matching offers, the lowest minimum bid ${cheapest:.3f}/h; "
+            f"the bid is ${spec.bid_per_hour or 0:.3f}/h and the limit, storage included, "
+            f"${(cap or 0):.3f}/h",
         )
-    return Choice(tuple(affordable))
+    cheapest = min((o.dph_total or 0.0 for o in matching), default=0.0)
+    return Choice(
+        (),
+        "PriceCapTooLow",
+        f"{len(matching)} matching offers, the cheapest at ${cheapest:.3f}/h, "
+        f"but the limit is ${(cap or 0):.3f}/h",
+    )

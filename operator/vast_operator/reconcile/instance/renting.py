@@ -20,7 +20,14 @@ from ..adapter import CreateResult, Ctx
 from ..conditions import Reason
 from ..errors import SecretMissing
 from ..timefmt import iso
-from .rules import OFFERS_PER_PASS, rent_fingerprint, retire, runtype_for
+from .rules import (
+    OFFERS_PER_PASS,
+    offer_refusal,
+    refuse_offer,
+    rent_fingerprint,
+    retire,
+    runtype_for,
+)
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
 
@@ -101,6 +108,9 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         w.synced(True)
         return CreateResult(ctx.tuning.busy_interval * 3)
     failed = [int(m) for m in w.s.failed_machines or []]
+    if w.s.refused_offers and w.s.observed_generation != w.generation:
+        w.s.refused_offers = None  # the spec changed: an offer refused for the old one may do
+    refused = [int(o) for o in w.s.refused_offers or []]
     cap = ctx.tuning.global_price_cap
     if placement.price_cap(spec, cap) is None:
         # A misspelt maxPricePerHour reaches us as no cap at all: never rent without one.
@@ -112,13 +122,19 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         w.synced(True)
         return CreateResult(ctx.tuning.idle_interval)
     query = placement.build_query(
-        spec, pinned_machine=pin.machine, exclude_machines=failed, global_cap=cap
+        spec,
+        pinned_machine=pin.machine,
+        exclude_machines=failed,
+        exclude_offers=refused,
+        global_cap=cap,
     )
     if w.s.phase != Phase.SEARCHING:
         w.s.phase, w.s.message = Phase.SEARCHING, "searching the market for an offer"
         await w.flush()  # searches are paced: say so while this one waits its turn
     offers = await account.client.search_offers(query)
-    choice = placement.choose(offers, spec, query, exclude_machines=failed, global_cap=cap)
+    choice = placement.choose(
+        offers, spec, query, exclude_machines=failed, exclude_offers=refused, global_cap=cap
+    )
     if not choice.offers:
         w.s.phase, w.s.message = Phase.SEARCHING, choice.message
         w.ready(False, Reason(choice.reason or Reason.NO_MATCHING_OFFER), choice.message)
@@ -132,6 +148,7 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         msg = "every matching offer is being rented by another object; searching again soon"
         w.s.phase, w.s.message = Phase.SEARCHING, msg
         return CreateResult(ctx.tuning.busy_interval)
+    refusals: list[str] = []
     for offer in candidates[:OFFERS_PER_PASS]:
         if ctx.being_deleted:
             return CreateResult(ctx.tuning.idle_interval)  # deleted while waiting to rent
@@ -158,11 +175,25 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
             w.s.phase, w.s.creating_since = Phase.SEARCHING, None
             if exc.new_contract is not None:
                 await destroy_refused_contract(ctx, exc.new_contract)
-            raise
+            if not offer_refusal(exc):
+                raise  # every offer would refuse it: the loop reports it and backs off
+            refuse_offer(w.s, offer.id)
+            refusals.append(f"offer {offer.id}: {exc.message}")
+            ctx.event(
+                "OfferRefused",
+                f"Vast refused offer {offer.id} ({exc.message}); it is not tried again",
+                warning=True,
+            )
+            continue
         # Rented: the claim has done its job (Vast may list the machine's remaining GPUs
         # under the same offer id, and another object may take them).
         account.release_offer(offer.id)
         record_rent(ctx, offer, result.new_contract, pin)
+        return CreateResult(ctx.tuning.busy_interval)
+    if refusals:
+        msg = f"Vast refused {'; '.join(refusals)}; searching again without them"
+        w.phase(Phase.SEARCHING, Reason.VAST_REJECTED, msg)
+        w.synced(True)
         return CreateResult(ctx.tuning.busy_interval)
     msg = "every candidate offer was taken before it could be rented; searching again"
     w.s.phase, w.s.message = Phase.SEARCHING, msg

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
+from ...vast.errors import PermanentError, VastError
 from ...vast.models import Instance
 from ..conditions import Reason
 
@@ -62,13 +63,17 @@ def phase_for(inst: Instance, desired: str) -> tuple[Phase, Reason, str]:
 
 
 def ports_status(inst: Instance, ports: list[int]) -> list[dict[str, Any]] | None:
+    """Where SSH and the spec's ports are reachable; every mapped port of an instance rented
+    from a template (the template's ports are the instance's too)."""
     if not inst.ports or not inst.public_ipaddr:
         return None
     result = []
     wanted = set(ports) | {22}
-    for key, bindings in sorted(inst.ports.items()):
+    # By port number: "22/tcp" before "1111/tcp" (shorter digit strings are smaller numbers).
+    by_number = sorted(inst.ports.items(), key=lambda kv: (len(kv[0].partition("/")[0]), kv[0]))
+    for key, bindings in by_number:
         internal, _, proto = key.partition("/")
-        if not internal.isdigit() or int(internal) not in wanted:
+        if not internal.isdigit() or (int(internal) not in wanted and not inst.template_hash_id):
             continue
         for binding in bindings or []:
             if binding.host_port is not None:
@@ -84,12 +89,54 @@ def ports_status(inst: Instance, ports: list[int]) -> list[dict[str, Any]] | Non
     return result or None
 
 
-def runtype_for(spec: VastInstanceSpec) -> str:
-    if spec.runtype == "args":
+def runtype_for(spec: VastInstanceSpec) -> str | None:
+    """The runtype to rent with, as the CLI spells it; None leaves it to spec.templateHash.
+
+    Without a template the default is ssh. With one, the template's runtype (and its own
+    direct or proxied choice) applies unless the spec sets runtype (or directSsh) itself.
+    """
+    runtype = spec.runtype
+    if runtype is None:
+        if spec.template_hash is not None and spec.direct_ssh is None:
+            return None
+        runtype = "ssh"
+    if runtype == "args":
         return "args"
-    if spec.runtype == "jupyter":
+    if runtype == "jupyter":
         return "jupyter_direc ssh_direc ssh_proxy" if spec.direct_ssh else "jupyter_proxy ssh_proxy"
     return "ssh_direc ssh_proxy" if spec.direct_ssh else "ssh_proxy"
+
+
+# Which refused rents are the offer's fault. Vast answers a rent it will not make with a 4xx
+# (PermanentError) whose code is shared by offer- and request-level faults (`invalid_args`
+# for "requested disk 200 GB exceeds the 125 GB this offer has" as for "unknown runtype"), so
+# the message decides: a refusal is the offer's when it names the offer or a limit of it
+# (its disk, direct ports, minimum bid, its machine, that it is not rentable or not ours to
+# rent). Any `invalid_price` is the offer's too: the CRD keeps the bid inside the range Vast
+# accepts, so only the offer's current minimum bid can refuse it. Such an offer is
+# excluded for this object (status.refusedOffers) and the next one is tried. Anything else
+# (the request itself, credit, credentials, a missing template or volume, rate limits) would
+# be refused by every offer and goes to the loop as an error. Offers that are gone
+# (no_such_ask) are an OfferUnavailableError, handled before this rule.
+OFFER_REFUSAL = re.compile(
+    r"this offer|offer \d+|minimum bid|min_bid|disk_space|direct port|not rentable|"
+    r"not your own|on machine \d+|not available",
+    re.IGNORECASE,
+)
+MAX_REFUSED_OFFERS = 32
+
+
+def offer_refusal(exc: VastError) -> bool:
+    """Whether Vast refused the rent for a reason of the offer's (see OFFER_REFUSAL)."""
+    if type(exc) is not PermanentError or exc.status is None or not 400 <= exc.status < 500:
+        return False
+    return exc.code == "invalid_price" or bool(OFFER_REFUSAL.search(exc.message))
+
+
+def refuse_offer(status: VastInstanceStatus, offer_id: int) -> None:
+    """Remember an offer Vast refused for this spec (the latest MAX_REFUSED_OFFERS)."""
+    refused = [o for o in status.refused_offers or [] if o != offer_id] + [offer_id]
+    status.refused_offers = refused[-MAX_REFUSED_OFFERS:]
 
 
 def key_fingerprint(public_key: str) -> str:

@@ -1,0 +1,177 @@
+"""The building blocks of a VastInstance spec: which offer to rent, environment variables,
+SSH keys, volume mounts and how hard to try (`instance.VastInstanceSpec` puts them together)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from .common import DURATION_PATTERN, CRDModel, SecretKeySelector, parse_duration
+
+
+class OfferQuery(CRDModel):
+    """What kind of machine to rent. Every field narrows the search; cheapest match wins."""
+
+    gpu_name: str | None = Field(
+        default=None,
+        description=(
+            "GPU model in Vast's own spelling, with spaces: 'RTX 4090', 'A100 SXM4', 'H100 SXM'."
+        ),
+        min_length=1,
+        max_length=64,
+    )
+    gpu_names: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        description="Any of these GPU models (Vast spelling). Use instead of gpuName.",
+        min_length=1,
+        max_length=16,
+    )
+    num_gpus: int = Field(
+        default=1, description="Exact number of GPUs in the instance.", ge=1, le=16
+    )
+    min_gpu_ram_gb: float | None = Field(
+        default=None,
+        alias="minGpuRamGB",
+        description="Minimum memory per GPU, in GB.",
+        gt=0,
+        le=1024,
+    )
+    min_reliability: float | None = Field(
+        default=None,
+        description="Minimum host reliability score, between 0 and 1 (e.g. 0.98).",
+        ge=0,
+        le=1,
+    )
+    verified: bool = Field(
+        default=True, description="Only rent from machines that Vast has verified."
+    )
+    min_direct_ports: int | None = Field(
+        default=None,
+        description="Minimum number of direct (non-proxied) ports the machine offers.",
+        ge=0,
+        le=65535,
+    )
+    geolocation: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] | None = Field(
+        default=None,
+        description="Allowed countries, as two-letter upper-case codes (e.g. [US, CA, DE]).",
+        min_length=1,
+        max_length=64,
+    )
+    min_cuda_version: float | None = Field(
+        default=None, description="Minimum CUDA version the host driver supports, e.g. 12.4.", gt=0
+    )
+    min_compute_cap: int | None = Field(
+        default=None,
+        description="Minimum GPU compute capability times 100 (e.g. 890 for 8.9).",
+        ge=0,
+        le=2000,
+    )
+    min_inet_down_mbps: float | None = Field(
+        default=None, description="Minimum download bandwidth in Mb/s.", ge=0
+    )
+    machine_id: int | None = Field(
+        default=None,
+        description="Only this Vast machine (set automatically when a volume is mounted).",
+        ge=1,
+    )
+    order: list[Annotated[str, Field(pattern=r"^[a-z_0-9]+[+-]?$", max_length=64)]] | None = Field(
+        default=None,
+        description=(
+            "Sort order among matching offers: Vast field names, '-' suffix for descending "
+            "(e.g. [dph_total] for cheapest first, [reliability-] for most reliable). "
+            "Default: cheapest first."
+        ),
+        max_length=8,
+    )
+
+
+class OfferSelector(CRDModel):
+    """Either a specific offer id, or a query to search the market with."""
+
+    offer_id: int | None = Field(
+        default=None,
+        description="A specific Vast offer id (from `vastai search offers`). One-shot: once "
+        "rented it is gone from the market.",
+        ge=1,
+    )
+    query: OfferQuery | None = Field(
+        default=None, description="Search the market for an offer matching these conditions."
+    )
+
+
+class EnvValueFrom(CRDModel):
+    """Where an environment value comes from."""
+
+    secret_key_ref: SecretKeySelector = Field(
+        description="A key of a Secret in the object's namespace."
+    )
+
+
+class EnvVar(CRDModel):
+    """An environment variable for the container."""
+
+    name: str = Field(
+        description="Variable name.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        min_length=1,
+        max_length=128,
+    )
+    value: str | None = Field(default=None, description="Literal value.", max_length=4096)
+    value_from: EnvValueFrom | None = Field(
+        default=None, description="Take the value from a Secret instead of writing it here."
+    )
+
+
+class SSHKey(CRDModel):
+    """An SSH public key to attach to the instance."""
+
+    public_key: str | None = Field(
+        default=None,
+        description="The public key itself, e.g. 'ssh-ed25519 AAAA... me@laptop'.",
+        pattern=r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$",
+        max_length=16384,
+    )
+    secret_key_ref: SecretKeySelector | None = Field(
+        default=None, description="A Secret key whose value is a public key."
+    )
+
+
+class VolumeMount(CRDModel):
+    """A VastVolume to mount into the instance."""
+
+    name: str = Field(
+        description="Name of a VastVolume in the same namespace.", min_length=1, max_length=253
+    )
+    mount_path: str = Field(
+        description="Absolute path inside the container, e.g. /workspace.",
+        pattern=r"^/[A-Za-z0-9._/-]*$",
+        max_length=256,
+    )
+
+
+class Placement(CRDModel):
+    """How hard to try to get a working instance."""
+
+    boot_timeout: str = Field(
+        default="20m",
+        description="How long an instance may stay created/loading before it is destroyed and "
+        "rented again elsewhere (e.g. 15m). More than 0; the operator waits at least its "
+        "--min-boot-timeout (default 1m) whatever this says.",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+    )
+
+    @field_validator("boot_timeout")
+    @classmethod
+    def _boot_timeout_minimum(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("placement.bootTimeout must be more than 0")
+        return value
+
+    max_attempts: int = Field(
+        default=3,
+        description="How many instances to try in total before giving up with phase Failed.",
+        ge=1,
+        le=20,
+    )
