@@ -479,6 +479,16 @@ def ensure_base_image(timings: Timings) -> str:
 
 
 def _requirements() -> list[str]:
+    """The exact pins of the lock file the Dockerfile installs from (hashes are checked there),
+    so the wheelhouse always holds what the build asks for; without one, pyproject's ranges."""
+    lock = ROOT / "operator" / "requirements.lock"
+    if lock.exists():
+        pins = [
+            line.split(" \\")[0].strip()
+            for line in lock.read_text().splitlines()
+            if line and not line.startswith((" ", "#", "\t"))
+        ]
+        return [*pins, "wheel"]
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = list(pyproject["project"].get("dependencies", []))
     reqs += list(pyproject.get("build-system", {}).get("requires", []))
