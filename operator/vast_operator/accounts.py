@@ -157,6 +157,9 @@ class Accounts:
 
         return call
 
+    def by_fingerprint(self, fp: str) -> Account | None:
+        return self._accounts.get(fp)
+
     def all(self) -> list[Account]:
         return list(self._accounts.values())
 

@@ -31,6 +31,8 @@ class Settings:
     finalizer: str = "vast.ai/finalizer"
     allow_adoption: bool = False
     min_boot_timeout: float = 60.0
+    cluster_id: str | None = None
+    sweep_orphans: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
@@ -112,6 +114,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=float(env.get("VAST_OPERATOR_MIN_BOOT_TIMEOUT", "60")),
         help="seconds: a shorter spec.placement.bootTimeout is raised to this (no rent loops)",
     )
+    parser.add_argument(
+        "--cluster-id",
+        default=env.get("VAST_OPERATOR_CLUSTER_ID") or None,
+        help="name of this cluster, put in instance labels (k8s-vast-operator:<uid>@<id>) so "
+        "that operators of several clusters sharing a Vast account tell their rentals apart",
+    )
+    parser.add_argument(
+        "--sweep-orphans",
+        action="store_true",
+        default=env.get("VAST_OPERATOR_SWEEP_ORPHANS", "").lower() in ("1", "true", "yes"),
+        help="destroy instances labelled with this --cluster-id whose object is gone (after "
+        "10 minutes); needs --cluster-id, and an operator that watches every namespace using it",
+    )
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -119,6 +134,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    if args.sweep_orphans and not args.cluster_id:
+        raise SystemExit(
+            "--sweep-orphans needs --cluster-id: without it, instances of another cluster "
+            "sharing the account could not be told apart from orphans"
+        )
     key: str | None = None
     if args.api_key_file:
         with open(args.api_key_file, encoding="utf-8") as fh:
@@ -143,4 +163,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         verbose=args.verbose,
         allow_adoption=args.allow_adoption,
         min_boot_timeout=args.min_boot_timeout,
+        cluster_id=args.cluster_id,
+        sweep_orphans=args.sweep_orphans,
     )

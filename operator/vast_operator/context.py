@@ -15,6 +15,7 @@ from .accounts import Accounts
 from .config import Settings
 from .kube import Kube
 from .metrics import Metrics
+from .orphans import OrphanWatch
 from .poller import Snapshot, uid_from_label
 from .reconcile.adapter import Tuning
 from .reconcile.credentials import SecretGuard
@@ -62,8 +63,12 @@ class OperatorContext:
             create_settle=2 * settings.vast_timeout + settings.poll_interval + 5,
             allow_adoption=settings.allow_adoption,
             min_boot_timeout=settings.min_boot_timeout,
+            cluster_id=settings.cluster_id,
         )
         self.secret_guard = SecretGuard(kube, PLURALS)
+        self.orphan_watch = OrphanWatch(settings.cluster_id, sweep=settings.sweep_orphans)
+        self._orphans: dict[str, int] = {}
+        self._sweeps: set[asyncio.Task[None]] = set()
         self._loops: dict[str, ManagedLoop[Any, Any, Any]] = {
             adapter.plural: ManagedLoop(
                 adapter,
@@ -213,6 +218,27 @@ class OperatorContext:
         for gpu, n in gpus.items():
             self.metrics.instances_by_gpu.labels(gpu_name=gpu).set(n)
         self.metrics.dollars_per_hour.set(sum(d for _, d in self._account_totals.values()))
+        self._report_orphans(fingerprint, snapshot)
         stats = self.limiter.stats()
         self.metrics.rate_limit_waits.set(stats.waits_total)
         self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)
+
+    def _report_orphans(self, fingerprint: str, snapshot: Snapshot) -> None:
+        """Count orphans over all accounts; sweep this cluster's when asked to."""
+        orphans = self.orphan_watch.orphans(snapshot, self._seen)
+        self._orphans[fingerprint] = len(orphans)
+        self.metrics.orphans.set(sum(self._orphans.values()))
+        due = self.orphan_watch.due(snapshot, orphans)
+        account = self.accounts.by_fingerprint(fingerprint)
+        if due and account is not None:
+            task = asyncio.create_task(self._sweep(account.client, due))
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+
+    async def _sweep(self, client: Any, instance_ids: list[int]) -> None:
+        for instance_id in instance_ids:
+            try:
+                await client.destroy_instance(instance_id, missing_ok=True)
+                log.info("swept orphan instance %s (--sweep-orphans)", instance_id)
+            except Exception as exc:
+                log.warning("could not sweep orphan instance %s: %s", instance_id, exc)

@@ -46,6 +46,11 @@ class Metrics:
             "Seconds spent waiting for the shared rate limiter (cumulative)",
             registry=r,
         )
+        self.orphans = Gauge(
+            "vast_operator_orphans",
+            "Live Vast instances labelled by this cluster's operator whose object is gone.",
+            registry=self.registry,
+        )
         self.replacements = Counter(
             "vast_operator_replacements", "Instances destroyed and rented again", registry=r
         )

@@ -25,16 +25,30 @@ from .vast.models import Instance
 log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "k8s-vast-operator:"
+# An instance whose object was deleted with deletionPolicy Orphan: left running on purpose.
+RELEASED_PREFIX = "k8s-vast-operator-released:"
 
 
-def label_for(uid: str) -> str:
-    """The Vast label that ties an instance to the Kubernetes object with this UID."""
-    return f"{LABEL_PREFIX}{uid}"
+def label_for(uid: str, cluster: str | None = None) -> str:
+    """The Vast label that ties an instance to the Kubernetes object with this UID, and to the
+    cluster (`--cluster-id`) when the operator has one: `k8s-vast-operator:<uid>[@<cluster>]`."""
+    return f"{LABEL_PREFIX}{uid}@{cluster}" if cluster else f"{LABEL_PREFIX}{uid}"
+
+
+def released_label(uid: str) -> str:
+    return f"{RELEASED_PREFIX}{uid}"
 
 
 def uid_from_label(label: str | None) -> str | None:
     if label and label.startswith(LABEL_PREFIX):
-        return label[len(LABEL_PREFIX) :] or None
+        return label[len(LABEL_PREFIX) :].split("@", 1)[0] or None
+    return None
+
+
+def cluster_from_label(label: str | None) -> str | None:
+    """The cluster id in an operator label, or None (no id: a label of an older version)."""
+    if label and label.startswith(LABEL_PREFIX) and "@" in label:
+        return label.split("@", 1)[1] or None
     return None
 
 

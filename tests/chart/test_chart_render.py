@@ -251,6 +251,10 @@ def test_operator_flags_and_pod_settings(render: Render) -> None:
         "--set",
         "operator.maxPricePerHour=1.25",
         "--set",
+        "operator.clusterId=prod-eu",
+        "--set",
+        "operator.sweepOrphans=true",
+        "--set",
         "operator.pollInterval=30",
         "--set",
         "operator.logFormat=json",
@@ -271,6 +275,8 @@ def test_operator_flags_and_pod_settings(render: Render) -> None:
     c = container(dep)
     assert c["image"] == "registry.example/vast-operator:1.2.3"
     assert flag(c["args"], "--max-price-per-hour") == ["1.25"]
+    assert flag(c["args"], "--cluster-id") == ["prod-eu"]
+    assert "--sweep-orphans" in c["args"]
     assert flag(c["args"], "--poll-interval") == ["30"]
     assert flag(c["args"], "--log-format") == ["json"]
     assert flag(c["args"], "--metrics-port") == ["0"]
@@ -327,6 +333,7 @@ def test_crd_switches(render: Render) -> None:
             "vast.existingSecret and vast.apiKey are both set",
         ),
         (["--set", "peering.enabled=true"], "needs kopf's peering CRDs"),
+        (["--set", "operator.sweepOrphans=true"], "operator.sweepOrphans needs operator.clusterId"),
         (
             ["--set", "simulator.enabled=true", "--set", "vast.existingSecret=real-vast-key"],
             "a real Vast key must never be sent to the simulator",

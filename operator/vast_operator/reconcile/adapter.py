@@ -80,6 +80,8 @@ class Tuning:
     allow_adoption: bool = False
     # No instance is given up on sooner than this, whatever spec.placement.bootTimeout says.
     min_boot_timeout: float = 60.0
+    # Put in instance labels so that clusters sharing an account tell their rentals apart.
+    cluster_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,3 +207,7 @@ class Adapter(Protocol[SpecT, StatusT, ResT]):
     async def delete(
         self, ctx: Ctx[SpecT | None, StatusT], newer_than: float | None
     ) -> DeleteResult: ...
+
+    async def release(self, ctx: Ctx[SpecT | None, StatusT]) -> None:
+        """deletionPolicy Orphan: mark what is left on Vast as no longer managed (best effort;
+        the loop releases the object whatever happens here)."""

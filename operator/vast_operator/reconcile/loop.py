@@ -292,6 +292,8 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         try:
             if deletion_policy(body) == "Orphan":
                 msg = f"deletionPolicy Orphan: {self._describe(w)} left on Vast"
+                if ever:
+                    await self._release(body, spec, w, mem)
                 self.events(body, "Warning", "Orphaned", msg)
                 result = DeleteResult(True, Reason.ORPHANED, msg)
             elif not ever:
@@ -353,6 +355,26 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
                 )
             newer_than = max(settle_until, newer_than or 0.0)
         return await self.adapter.delete(ctx, newer_than)
+
+    async def _release(
+        self,
+        body: Mapping[str, Any],
+        spec: SpecT | None,
+        w: StatusWriter[StatusT],
+        mem: ObjectMemory,
+    ) -> None:
+        """Orphan: let the adapter mark what stays on Vast; never block the release on it."""
+        try:
+            account = await self._account(body, mem, w, deleting=True)
+            await self.adapter.release(self._ctx(body, spec, w, account))
+        except Exception as exc:
+            meta = body["metadata"]
+            log.warning(
+                "could not mark what %s/%s leaves on Vast as released: %s",
+                meta["namespace"],
+                meta["name"],
+                classify(exc)[1],
+            )
 
     def _describe(self, w: StatusWriter[StatusT]) -> str:
         value = self._id_of(w.s)

@@ -196,6 +196,9 @@ class VolumeAdapter:
         ctx.w.synced(True)
         return ctx.tuning.poll_interval * 2
 
+    async def release(self, ctx: Ctx[VastVolumeSpec | None, VastVolumeStatus]) -> None:
+        return None  # a volume carries no operator label
+
     async def delete(
         self, ctx: Ctx[VastVolumeSpec | None, VastVolumeStatus], newer_than: float | None
     ) -> DeleteResult:

@@ -96,6 +96,9 @@ Cross-field checks the JSON schema cannot phrase readably.
 {{- if and .Values.vast.existingSecret .Values.vast.apiKey }}
 {{- fail "vast.existingSecret and vast.apiKey are both set: choose one (the existing Secret, or a key the chart turns into a Secret)." }}
 {{- end }}
+{{- if and .Values.operator.sweepOrphans (not .Values.operator.clusterId) }}
+{{- fail "operator.sweepOrphans needs operator.clusterId: without a cluster name in the labels, instances of another cluster sharing the Vast account could not be told apart from orphans." }}
+{{- end }}
 {{- if and .Values.simulator.enabled (not .Values.vast.url) (or .Values.vast.existingSecret .Values.vast.apiKey) }}
 {{- fail "simulator.enabled points the operator at the in-cluster simulator, but vast.existingSecret or vast.apiKey is set: a real Vast key must never be sent to the simulator. Unset them (the simulator's own simulator.apiKey is used), or set vast.url to the real API and simulator.enabled=false." }}
 {{- end }}

@@ -124,6 +124,9 @@ class EndpointAdapter:
         ctx.w.synced(True)
         return ctx.tuning.poll_interval * 2
 
+    async def release(self, ctx: Ctx[VastEndpointSpec | None, VastEndpointStatus]) -> None:
+        return None  # an endpoint carries no operator label
+
     async def delete(
         self, ctx: Ctx[VastEndpointSpec | None, VastEndpointStatus], newer_than: float | None
     ) -> DeleteResult:

@@ -20,7 +20,7 @@ from typing import ClassVar
 from ...api import instance as api
 from ...api.common import ANNOTATION_INSTANCE_ID
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
-from ...poller import Snapshot, label_for, uid_from_label
+from ...poller import Snapshot, label_for, released_label, uid_from_label
 from ...vast.models import Instance
 from ..adapter import CreateResult, Ctx, DeleteResult, Observation
 from ..conditions import Reason
@@ -132,7 +132,7 @@ class InstanceAdapter:
         # Record it before labelling: from here on, deleting the object destroys it.
         s.instance_id, s.observed_at, s.creating_since = found.id, iso(ctx.clock()), None
         await ctx.w.flush()
-        await client.label_instance(found.id, label_for(ctx.uid))
+        await client.label_instance(found.id, label_for(ctx.uid, ctx.tuning.cluster_id))
         ctx.event("Adopted", f"adopted existing Vast instance {found.id}")
         return None
 
@@ -207,6 +207,14 @@ class InstanceAdapter:
     async def update(self, ctx: InstanceCtx, observation: Observation[Instance]) -> float:
         assert observation.resource is not None
         return await running.run(ctx, observation.resource, self.on_replace)
+
+    async def release(self, ctx: Ctx[VastInstanceSpec | None, VastInstanceStatus]) -> None:
+        """Orphan: relabel the instances so that no orphan report or sweep ever counts them."""
+        ids = {i.id for i in (ctx.account.poller.current or Snapshot(0.0)).for_uid(ctx.uid)}
+        if ctx.w.s.instance_id is not None:
+            ids.add(int(ctx.w.s.instance_id))
+        for instance_id in sorted(ids):
+            await ctx.account.client.label_instance(instance_id, released_label(ctx.uid))
 
     async def delete(
         self, ctx: Ctx[VastInstanceSpec | None, VastInstanceStatus], newer_than: float | None

@@ -83,7 +83,11 @@ async def env_values(kube: Kube, namespace: str, spec: VastInstanceSpec) -> dict
 
 
 def rent_request(
-    spec: VastInstanceSpec, uid: str, env: dict[str, str], pin: VolumePin
+    spec: VastInstanceSpec,
+    uid: str,
+    env: dict[str, str],
+    pin: VolumePin,
+    cluster: str | None = None,
 ) -> CreateInstanceRequest:
     return CreateInstanceRequest(
         image=spec.image,
@@ -92,7 +96,7 @@ def rent_request(
         onstart=spec.onstart,
         runtype=runtype_for(spec),
         args=list(spec.args) if spec.args is not None else None,
-        label=label_for(uid),
+        label=label_for(uid, cluster),
         price=spec.bid_per_hour if spec.type == "interruptible" else None,
         template_hash_id=spec.template_hash,
         cancel_unavail=True,
@@ -141,7 +145,8 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         w.synced(True)
         return CreateResult(ctx.tuning.no_offer_interval)
 
-    request = rent_request(spec, ctx.uid, await env_values(ctx.kube, ctx.namespace, spec), pin)
+    env = await env_values(ctx.kube, ctx.namespace, spec)
+    request = rent_request(spec, ctx.uid, env, pin, ctx.tuning.cluster_id)
     held = account.held_offers(ctx.clock())
     candidates = [o for o in choice.offers if o.id not in held]
     if not candidates:
