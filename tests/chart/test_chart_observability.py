@@ -21,6 +21,7 @@ ALERTS = [
     "VastObjectsStuckDeleting",
     "VastApiRateLimitStorm",
     "VastSpendAboveLimit",
+    "VastOrphansFound",
     "VastOperatorReconcileErrors",
 ]
 # The fields of a monitoring.coreos.com/v1 PrometheusRule's rule (prometheus-operator's CRD).

@@ -124,6 +124,7 @@ def test_alert_rules_use_only_exported_metrics(rule_groups: dict[str, Any]) -> N
         "alert VastObjectsStuckDeleting",
         "alert VastApiRateLimitStorm",
         "alert VastSpendAboveLimit",
+        "alert VastOrphansFound",
         "alert VastOperatorReconcileErrors",
     }
     assert problems(queries, exported()) == []
