@@ -524,3 +524,24 @@ def offer(offer_id: int, machine: int, price: float = 0.3, gpu: str = "RTX 4090"
 
 
 Setup = Callable[[Harness], None]
+
+
+def instance_spec(**extra: Any) -> dict[str, Any]:
+    """A valid VastInstance spec (an RTX 4090 under $1/h); `extra` overrides fields."""
+    base: dict[str, Any] = {
+        "offer": {"query": {"gpuName": "RTX 4090"}},
+        "maxPricePerHour": 1.0,
+        "image": "pytorch/pytorch",
+        "disk": 20,
+    }
+    base.update(extra)
+    return base
+
+
+async def instance_harness() -> Harness:
+    """The loop with the VastInstance adapter, over a market of two RTX 4090 offers."""
+    from vast_operator.reconcile.instance import InstanceAdapter
+
+    harness = Harness(adapter=InstanceAdapter(), plural="vastinstances")
+    harness.vast.offers = [offer(1, machine=11), offer(2, machine=12)]
+    return harness

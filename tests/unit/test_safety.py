@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import Harness, obj, offer
+from fakes import Harness, instance_harness, obj, offer
+from fakes import instance_spec as spec
 from pydantic import ValidationError
 
 from vast_operator.api import crdgen
 from vast_operator.api.instance import MAX_BID_PER_HOUR, VastInstanceSpec
 from vast_operator.poller import label_for
 from vast_operator.reconcile import placement
-from vast_operator.reconcile.instance import InstanceAdapter
 from vast_operator.vast.models import CreateInstanceRequest, Instance
 
 PLURAL = "vastinstances"
@@ -26,21 +26,9 @@ def spec_property(plural: str, name: str) -> dict[str, Any]:
     return dict(schema["properties"]["spec"]["properties"][name])
 
 
-def spec(**extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "offer": {"query": {"gpuName": "RTX 4090"}},
-        "maxPricePerHour": 1.0,
-        "image": "pytorch/pytorch",
-        "disk": 20,
-    }
-    base.update(extra)
-    return base
-
-
 @pytest.fixture
 async def h() -> Any:
-    harness = Harness(adapter=InstanceAdapter(), plural=PLURAL)
-    harness.vast.offers = [offer(1, machine=11), offer(2, machine=12)]
+    harness = await instance_harness()
     yield harness
     await harness.stop()
 

@@ -6,28 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import Harness, obj, offer
-
-from vast_operator.reconcile.instance import InstanceAdapter
+from fakes import Harness, instance_harness, obj
+from fakes import instance_spec as spec
 
 PLURAL = "vastinstances"
 
 
-def spec(**extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "offer": {"query": {"gpuName": "RTX 4090"}},
-        "maxPricePerHour": 1.0,
-        "image": "pytorch/pytorch",
-        "disk": 20,
-    }
-    base.update(extra)
-    return base
-
-
 @pytest.fixture
 async def h() -> Any:
-    harness = Harness(adapter=InstanceAdapter(), plural=PLURAL)
-    harness.vast.offers = [offer(1, machine=11), offer(2, machine=12)]
+    harness = await instance_harness()
     yield harness
     await harness.stop()
 
