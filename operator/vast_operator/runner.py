@@ -39,6 +39,12 @@ class ExpectedRefusals(logging.Filter):
         if record.name.startswith("kopf") and "failed; will retry" in text:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info = None
+        if record.name.startswith("kopf") and "failed temporarily" in text:
+            # A deletion waiting (for a settle window, for users of a volume) is not an error.
+            waiting = "waiting" in text
+            record.levelno = logging.INFO if waiting else logging.WARNING
+            record.levelname = logging.getLevelName(record.levelno)
+            record.exc_info = None
         if "Failed to post an event" in text and "being terminated" in text:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)

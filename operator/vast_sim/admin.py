@@ -1,5 +1,8 @@
 """Admin routes under /_sim/: inspect and steer the simulator (no Vast auth, not counted).
 
+They answer only loopback clients, or with the --admin-token in the X-Sim-Admin-Token header:
+a simulator reachable from other hosts cannot be steered by them (health and results are open).
+
 GET    /_sim/health                      readiness probe
 GET    /_sim/state                       dump of the world
 POST   /_sim/reset                       fresh market from the seed; clears everything
@@ -25,6 +28,7 @@ GET    /_sim/results/{token}             result_url target of logs/execute (plai
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -231,10 +235,21 @@ async def machine_flag(sim: Sim, request: Request) -> Response:
 # --- the route table ------------------------------------------------------------------------------
 
 
+def _admin_allowed(sim: Sim, request: Request) -> bool:
+    """Loopback clients, or the admin token when one is configured."""
+    token = sim.config.admin_token
+    if token:
+        return hmac.compare_digest(request.headers.get("x-sim-admin-token", ""), token)
+    host = request.client.host if request.client is not None else ""
+    return host == "::1" or host.startswith("127.")
+
+
 def _guarded(sim: Sim, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint: the handler bound to `sim`, its errors answered as JSON."""
 
     async def endpoint(request: Request) -> Response:
+        if not _admin_allowed(sim, request) and handler not in OPEN_HANDLERS:
+            return _bad("the /_sim/ admin routes answer loopback clients or X-Sim-Admin-Token", 403)
         try:
             return await handler(sim, request)
         except VastError as exc:
@@ -267,6 +282,10 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/_sim/save", "POST", save),
     ("/_sim/results/{token}", "GET", result),
 )
+
+
+# A readiness probe and the result_url of `logs`, which the CLI fetches like Vast's S3 link.
+OPEN_HANDLERS: tuple[AdminHandler, ...] = (health, result)
 
 
 def routes(sim: Sim) -> list[BaseRoute]:

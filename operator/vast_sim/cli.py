@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--accounts-file",
         default=None,
         help='JSON list of more accounts: [{"api_key": "...", "credit": 50, "username": "b"}]',
+    )
+    p.add_argument(
+        "--admin-token",
+        default=os.environ.get("VAST_SIM_ADMIN_TOKEN") or None,
+        help="the /_sim/ admin routes answer only loopback clients, or with this token in the "
+        "X-Sim-Admin-Token header (env VAST_SIM_ADMIN_TOKEN)",
     )
     p.add_argument("--boot-seconds", type=float, default=10.0, help="create -> running time")
     p.add_argument("--seed", type=int, default=0, help="market generator seed")
@@ -130,6 +137,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
         api_key=keys[0],
         accounts=accounts,
+        admin_token=args.admin_token,
         host=args.host,
         port=args.port,
         boot_seconds=args.boot_seconds,

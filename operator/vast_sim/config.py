@@ -40,6 +40,9 @@ class AccountSpec:
 @dataclass
 class SimConfig:
     api_key: str = DEFAULT_API_KEY
+    # The /_sim/ admin routes answer only loopback clients, or anyone with this token in the
+    # X-Sim-Admin-Token header when it is set.
+    admin_token: str | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     boot_seconds: float = 10.0

@@ -405,3 +405,39 @@ async def test_an_unloading_row_is_neither_kept_nor_waited_for(h: Harness) -> No
     h.vast.destroy_lands = False  # the destroyed row stays listed, unloading
     h.vast.hooks["destroy_instance"] = lambda i: h.vast._set(i, cur_state="unloaded")
     assert (await h.delete()).done
+
+
+async def test_a_switched_key_is_refused_even_while_the_old_one_is_remembered(h: Harness) -> None:
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-one"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile()
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-two"}
+    h.clock.advance(20)
+    await h.reconcile()  # this process still holds key one: it must not act on it silently
+    assert h.condition("Synced")["reason"] == "AccountChanged"
+
+
+async def test_an_annotation_that_is_not_an_instance_id_rents_nothing(h: Harness) -> None:
+    h.tuning.allow_adoption = True
+    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "27193126x"}))
+    await h.reconcile()
+    assert h.vast.count("create_instance") == 0
+    assert h.condition("Synced")["reason"] == "AdoptionRefused"
+
+
+async def test_switching_secrets_never_releases_one_another_object_still_uses(h: Harness) -> None:
+    from vast_operator.reconcile.credentials import SECRET_IN_USE, SecretGuard
+
+    h.loop.guard = SecretGuard(h.kube, ("vastinstances",))
+    h.kube.secrets[("ns", "a")] = {"api-key": "same-key"}
+    h.kube.secrets[("ns", "b")] = {"api-key": "same-key"}
+    h.add(obj("x", spec=spec(credentialsRef={"name": "a"}, maxPricePerHour=0.01)))
+    h.add(obj("y", spec=spec(credentialsRef={"name": "b"}, maxPricePerHour=0.01)))
+    await h.reconcile("x")
+    await h.reconcile("y")
+    h.kube.objects[("vastinstances", "ns", "x")]["spec"]["credentialsRef"] = {"name": "b"}
+    await h.reconcile("x")  # x leaves a for b
+    assert h.kube.secret_finalizers[("ns", "a")] == set()
+    h.kube.objects[("vastinstances", "ns", "y")]["spec"]["credentialsRef"] = {"name": "a"}
+    await h.reconcile("y")  # y leaves b for a: x still uses b
+    assert h.kube.secret_finalizers[("ns", "b")] == {SECRET_IN_USE}

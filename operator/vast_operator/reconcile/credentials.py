@@ -65,14 +65,22 @@ class SecretGuard:
         if await self.kube.set_secret_finalizer(namespace, name, SECRET_IN_USE, True):
             self._protected.add((namespace, name))
 
-    async def release_if_unused(self, namespace: str, name: str, leaving_uid: str) -> None:
-        """Drop the finalizer unless another object of the namespace still uses the Secret."""
-        self._finished.add(leaving_uid)
+    async def release_if_unused(
+        self, namespace: str, name: str, leaving_uid: str, *, deleted: bool = True
+    ) -> None:
+        """Drop the finalizer unless another object of the namespace still uses the Secret.
+
+        `leaving_uid` no longer uses it: its deletion finished (`deleted`), or it switched to
+        another Secret (then it is ignored for this check only).
+        """
+        if deleted:
+            self._finished.add(leaving_uid)
         for plural in self.plurals:
             for obj in await self.kube.list_objects(plural, namespace):
                 uid = str((obj.get("metadata") or {}).get("uid"))
                 ref = credentials_ref_of(obj)
-                if uid not in self._finished and ref is not None and ref.name == name:
+                using = ref is not None and ref.name == name
+                if using and uid != leaving_uid and uid not in self._finished:
                     return
         await self.kube.set_secret_finalizer(namespace, name, SECRET_IN_USE, False)
         self._protected.discard((namespace, name))

@@ -114,7 +114,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
                 raise  # the remembered key only finishes a deletion; it never rents
             key = mem.api_key
         if recorded and fingerprint(key) != recorded and self._holds_something(w.s):
-            if mem.api_key is not None and fingerprint(mem.api_key) == recorded:
+            if deleting and mem.api_key is not None and fingerprint(mem.api_key) == recorded:
                 key = mem.api_key  # the key this process used for them: deletion goes on
             else:
                 raise AccountChanged(
@@ -138,7 +138,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         if name is not None:
             await self.guard.protect(namespace, name)
         if previous is not None and previous != name:
-            await self.guard.release_if_unused(namespace, previous, uid)
+            await self.guard.release_if_unused(namespace, previous, uid, deleted=False)
         w.s.credentials_secret = name
 
     def _holds_something(self, status: ManagedStatus) -> bool:

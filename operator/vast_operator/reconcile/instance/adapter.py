@@ -86,7 +86,11 @@ class InstanceAdapter:
         annotations = ctx.body["metadata"].get("annotations") or {}
         adopt = annotations.get(ANNOTATION_INSTANCE_ID)
         retired = set(s.retired_instance_ids or [])
-        if adopt and s.instance_id is None and str(adopt).isdigit() and int(adopt) not in retired:
+        if adopt and s.instance_id is None and not str(adopt).isdigit():
+            msg = f"annotation {ANNOTATION_INSTANCE_ID}={adopt!r} is not a Vast instance id"
+            ctx.w.synced(False, Reason.ADOPTION_REFUSED, msg)
+            return Observation(requeue=ctx.tuning.idle_interval)  # never rent instead
+        if adopt and s.instance_id is None and int(adopt) not in retired:
             refused = await self._adopt(ctx, int(adopt))
             if refused is not None:
                 return refused
@@ -126,8 +130,7 @@ class InstanceAdapter:
         owner = uid_from_label(found.label)
         if owner is not None and owner != ctx.uid:
             msg = f"instance {instance_id} belongs to another object; it cannot be adopted"
-            ctx.w.synced(False, Reason.ADOPTION_REFUSED, msg)
-            ctx.event(Reason.ADOPTION_REFUSED, msg, warning=True)
+            ctx.w.synced(False, Reason.ADOPTION_REFUSED, msg)  # the loop posts one Warning
             return stop
         # Record it before labelling: from here on, deleting the object destroys it.
         s.instance_id, s.observed_at, s.creating_since = found.id, iso(ctx.clock()), None

@@ -123,7 +123,7 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
             "(--max-price-per-hour); nothing is rented without one"
         )
         w.phase(Phase.PENDING, Reason.NO_PRICE_CAP, msg)
-        w.synced(True)
+        w.synced(False, Reason.NO_PRICE_CAP, msg)  # only a person can end it
         return CreateResult(ctx.tuning.idle_interval)
     query = placement.build_query(
         spec,
