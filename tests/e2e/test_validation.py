@@ -27,7 +27,7 @@ def _del(key: str) -> Any:
 
 
 INVALID = [
-    ("no image", _del("image"), "spec.image: Required value"),
+    ("no image", _del("image"), "spec.image is required unless spec.templateHash"),
     (
         "offerId and query together",
         lambda s: s["offer"].update(offerId=12),
