@@ -178,13 +178,12 @@ class Demo:
         if _alive(self.dir / "operator.pid") and _alive(self.dir / "sim.pid"):
             # Delete the demo's objects while the operator runs, so it destroys what it rented
             # and the simulator's saved state holds nothing a second `make demo` would meet.
-            print("deleting the demo's objects (the operator destroys their Vast resources)")
+            print("deleting the Vast objects (the operator destroys their Vast resources)")
             self.kubectl(
                 "delete",
                 "vastinstances,vastvolumes,vastendpoints",
                 "--all",
-                "-n",
-                DEMO_NS,
+                "--all-namespaces",  # the demo's and the tour's
                 "--timeout=120s",
                 check=False,
             )
