@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -111,7 +112,9 @@ def test_offer_taken_between_search_and_create_moves_to_next_offer(
 def test_failed_instance_is_replaced_on_another_machine(
     k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any, bad_status: str
 ) -> None:
-    k.apply(instance_manifest("replace"))
+    # offline and unknown are waited for (offlineGrace) before the replacement: keep it short.
+    placement = {"bootTimeout": "30s", "maxAttempts": 3, "offlineGrace": "2s"}
+    k.apply(instance_manifest("replace", placement=placement))
     first = k.wait_phase(KIND, "replace", "Running")
     sim.admin.set_status(first["instanceId"], bad_status)
     second = wait_for(
@@ -190,3 +193,31 @@ def test_instance_destroyed_behind_our_back_is_noticed_and_rented_again(
     assert first["instanceId"] in second["retiredInstanceIds"]
     assert "InstanceLost" in [e.get("reason") for e in k.events()]
     assert len(vast.instances_for(uid_of(k, "lost"))) == 1
+
+
+def test_an_offline_blip_keeps_the_instance_and_its_disk(
+    k: Kubectl, operator: OperatorProcess, vast: VastView, sim: Any
+) -> None:
+    k.apply(instance_manifest("blip", placement={"bootTimeout": "30s", "offlineGrace": "10m"}))
+    first = k.wait_phase(KIND, "blip", "Running")
+    instance_id = first["instanceId"]
+    sim.admin.set_status(instance_id, "offline")  # the host's heartbeat stops
+    cond = wait_for(
+        "Ready reason HostUnreachable",
+        lambda: (
+            c
+            if (c := k.condition(KIND, "blip", "Ready")) and c["reason"] == "HostUnreachable"
+            else None
+        ),
+    )
+    assert "offlineGrace" in cond["message"]
+    time.sleep(5)  # well past the operator's poll interval: it would have destroyed it before
+    sim.admin.set_status(instance_id, "running")  # back
+    wait_for(
+        "Ready again", lambda: (c := k.condition(KIND, "blip", "Ready")) and c["status"] == "True"
+    )
+    status = k.status(KIND, "blip")
+    assert status["instanceId"] == instance_id
+    assert "unreachableSince" not in status
+    assert instance_id in {i["id"] for i in vast.instances()}
+    assert "failedMachines" not in status

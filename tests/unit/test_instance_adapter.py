@@ -266,12 +266,10 @@ async def test_an_instance_missing_from_one_listing_but_known_to_vast_is_not_cal
     ("fields", "wait"),
     [
         ({"actual_status": "exited"}, 0.0),
-        ({"actual_status": "offline"}, 0.0),
-        ({"actual_status": "unknown"}, 0.0),
         ({"status_msg": "Error response from daemon: OCI runtime create failed"}, 0.0),
         ({}, 21 * 60.0),  # still loading after the 20m bootTimeout
     ],
-    ids=["exited", "offline", "unknown", "oci-error", "boot-timeout"],
+    ids=["exited", "oci-error", "boot-timeout"],
 )
 async def test_a_failing_instance_is_replaced_on_another_machine_and_its_machine_excluded(
     h: Harness, fields: dict[str, Any], wait: float
@@ -290,6 +288,39 @@ async def test_a_failing_instance_is_replaced_on_another_machine_and_its_machine
     assert h.vast.args("create_instance") == [1, 2]
     assert h.status()["machineId"] == 12
     assert h.status()["instanceId"] != FIRST
+
+
+@pytest.mark.parametrize("status", ["offline", "unknown"])
+async def test_an_unreachable_host_is_kept_through_a_blip_and_replaced_after_the_grace(
+    h: Harness, status: str
+) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    h.vast._set(FIRST, actual_status="running", ssh_host="h", ssh_port=1)
+    await h.poll()
+    await h.reconcile()
+    h.vast._set(FIRST, actual_status=status)  # a heartbeat blip
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("destroy_instance") == []
+    assert h.condition("Ready")["reason"] == "HostUnreachable"
+    assert h.status()["unreachableSince"]
+    h.vast._set(FIRST, actual_status="running")  # back after 40 s: kept, with its disk
+    h.clock.advance(40)
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("destroy_instance") == []
+    assert h.condition("Ready")["status"] == "True"
+    assert "unreachableSince" not in h.status()
+    h.vast._set(FIRST, actual_status=status)  # gone for good this time
+    await h.poll()
+    await h.reconcile()
+    h.clock.advance(11 * 60)  # past the default offlineGrace of 10m
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("destroy_instance") == [FIRST]
+    assert h.status()["failedMachines"] == [11]
+    assert "offlineGrace" in h.condition("Ready")["message"]
 
 
 async def test_after_placement_max_attempts_the_object_is_failed_and_rents_nothing_more(

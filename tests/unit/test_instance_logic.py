@@ -20,9 +20,10 @@ def inst(**fields: Any) -> Instance:
     return Instance.model_validate(data)
 
 
-def test_exited_offline_unknown_are_failures() -> None:
-    for status in ("exited", "offline", "unknown"):
-        assert failure_reason(inst(actual_status=status), None, 600, 1000) is not None
+def test_exited_is_a_failure_but_an_unreachable_host_is_left_to_the_grace() -> None:
+    assert failure_reason(inst(actual_status="exited"), None, 600, 1000) is not None
+    for status in ("offline", "unknown"):  # running.wait_for_unreachable_host decides
+        assert failure_reason(inst(actual_status=status), None, 600, 1000) is None
 
 
 def test_running_and_stopped_are_not_failures() -> None:

@@ -313,6 +313,10 @@ class VastInstanceStatus(ManagedStatus):
     attached_ssh_keys: list[str] | None = Field(
         default=None, description="Fingerprints of the SSH keys attached to the instance."
     )
+    unreachable_since: str | None = Field(
+        default=None,
+        description="Since when the instance's host has reported offline or unknown (RFC 3339).",
+    )
     rented_with: dict[str, str] | None = Field(
         default=None,
         description="A short hash of each rent-time spec field as it was when the instance was "

@@ -175,3 +175,12 @@ class Placement(CRDModel):
         ge=1,
         le=20,
     )
+    offline_grace: str = Field(
+        default="10m",
+        description="How long an instance whose host reports offline or unknown is waited for "
+        "before it is destroyed, with its disk, and rented again elsewhere (e.g. 30m). A "
+        "heartbeat blip shorter than this keeps the instance; meanwhile Ready is False with "
+        "reason HostUnreachable.",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+    )

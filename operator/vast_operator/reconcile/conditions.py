@@ -46,6 +46,7 @@ class Reason(StrEnum):
     MAX_ATTEMPTS = "MaxAttemptsReached"
     LIFETIME_EXPIRED = "LifetimeExpired"
     INSTANCE_LOST = "InstanceLost"
+    HOST_UNREACHABLE = "HostUnreachable"  # offline/unknown, within spec.placement.offlineGrace
     NOT_RENTED = "NotRented"
     APPLIED = "Applied"
     WAITS_FOR_NEXT_RENTAL = "WaitsForNextRental"

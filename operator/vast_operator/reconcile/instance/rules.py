@@ -16,7 +16,9 @@ from ...vast.errors import PermanentError, VastError
 from ...vast.models import Instance
 from ..conditions import Reason
 
-FAILED_STATUSES = frozenset({"exited", "offline", "unknown"})
+FAILED_STATUSES = frozenset({"exited"})
+# A host that stops reporting: often a heartbeat blip. Replaced only after offlineGrace.
+UNREACHABLE_STATUSES = frozenset({"offline", "unknown"})
 BOOTING_STATUSES = frozenset({None, "", "created", "loading", "scheduling"})
 OCI_ERROR = re.compile(
     r"oci runtime|error response from daemon|failed to create|permission denied|no such image",

@@ -3,8 +3,6 @@ lifetime runs out, follow `spec.state`, attach SSH keys and write the connection
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ...api.common import parse_duration
 from ...api.instance import Phase, PortMapping, VastInstanceSpec, VastInstanceStatus
 from ...vast.models import Instance
@@ -13,6 +11,7 @@ from ..conditions import UP_TO_DATE, Reason
 from ..errors import SecretMissing
 from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
+from .replacing import OnReplace, replace, wait_for_unreachable_host
 from .rules import (
     failure_reason,
     fields_waiting,
@@ -25,7 +24,6 @@ from .rules import (
 )
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
-OnReplace = Callable[[], None] | None
 
 
 def mirror(ctx: InstanceCtx, inst: Instance) -> None:
@@ -70,6 +68,10 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         s.creating_since = s.creating_since or iso(now)
         s.attached_ssh_keys = None  # keys attached to an earlier instance are not on this one
     mirror(ctx, inst)
+
+    unreachable = await wait_for_unreachable_host(ctx, inst, on_replace)
+    if unreachable is not None:
+        return unreachable
 
     boot_timeout = max(
         parse_duration(spec.placement.boot_timeout).total_seconds(), ctx.tuning.min_boot_timeout
@@ -183,34 +185,6 @@ async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
         ctx.w.synced(True)
         return ctx.tuning.busy_interval
     return None
-
-
-async def replace(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnReplace) -> float:
-    """The instance will never run: destroy it, remember the machine, rent elsewhere."""
-    s = ctx.w.s
-    await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
-    retire(s, inst.id)
-    failed = list(s.failed_machines or [])
-    if inst.machine_id is not None and inst.machine_id not in failed:
-        failed.append(inst.machine_id)
-    s.failed_machines = failed
-    forget_instance(s)
-    s.creating_since = None
-    s.started_at = None
-    attempts = int(s.attempts or 0)
-    if attempts >= ctx.spec.placement.max_attempts:
-        msg = f"{why}; gave up after {attempts} attempts (placement.maxAttempts)"
-        ctx.w.phase(Phase.FAILED, Reason.MAX_ATTEMPTS, msg)
-        ctx.event("Failed", msg, warning=True)
-        ctx.w.synced(True)
-        return ctx.tuning.idle_interval * 10
-    if on_replace is not None:
-        on_replace()
-    msg = f"{why}; destroyed it and renting on another machine"
-    ctx.w.phase(Phase.SEARCHING, Reason.REPLACING, msg)
-    ctx.w.synced(True)
-    ctx.event("Replacing", msg, warning=True)
-    return 0.2
 
 
 async def wanted_keys(ctx: InstanceCtx) -> list[str]:
