@@ -223,9 +223,15 @@ class OperatorContext:
         self.metrics.rate_limit_waits.set(stats.waits_total)
         self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)
 
+    def known_uids(self) -> set[str]:
+        """Every object the API server has shown us and not yet reported deleted. (Not the
+        objects with a running daemon: a daemon also ends while its object is being deleted,
+        or when this replica stands by, and those objects still own their instances.)"""
+        return set(self._phases)
+
     def _report_orphans(self, fingerprint: str, snapshot: Snapshot) -> None:
         """Count orphans over all accounts; sweep this cluster's when asked to."""
-        orphans = self.orphan_watch.orphans(snapshot, self._seen)
+        orphans = self.orphan_watch.orphans(snapshot, self.known_uids())
         self._orphans[fingerprint] = len(orphans)
         self.metrics.orphans.set(sum(self._orphans.values()))
         due = self.orphan_watch.due(snapshot, orphans)

@@ -91,3 +91,27 @@ async def test_an_instance_is_labelled_with_the_cluster_and_released_by_orphan_p
     result = await h.delete()
     assert result.done
     assert h.vast.instances[instance_id].label == "k8s-vast-operator-released:uid-x"
+
+
+def test_an_object_whose_daemon_ended_still_owns_its_instances() -> None:
+    from fakes import FakeKube
+
+    from vast_operator.config import Settings
+    from vast_operator.context import OperatorContext
+
+    ctx = OperatorContext(Settings(metrics_port=None), FakeKube())  # type: ignore[arg-type]
+    body = {"metadata": {"uid": "u1", "generation": 1}, "status": {"phase": "Deleting"}}
+    ctx.observe_object("vastinstances", body)
+    ctx.forget("u1")  # its daemon ended: being deleted, or this replica stands by
+    assert "u1" in ctx.known_uids()
+    ctx.object_deleted("vastinstances", body)  # the API server says it is gone
+    assert "u1" not in ctx.known_uids()
+
+
+def test_an_unexpected_error_never_carries_a_key_it_echoes() -> None:
+    from vast_operator.reconcile.conditions import Reason
+    from vast_operator.reconcile.errors import classify
+
+    reason, message = classify(RuntimeError("GET /x?api_key=sk-live-123 Bearer sk-live-456"))
+    assert reason == Reason.RECONCILE_ERROR
+    assert "sk-live-123" not in message and "sk-live-456" not in message

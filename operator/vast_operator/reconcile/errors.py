@@ -71,7 +71,8 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
         return Reason.VAST_REJECTED, f"Vast refused: {exc}"
     if isinstance(exc, SnapshotUnavailable):
         return Reason.VAST_UNAVAILABLE, str(exc)
-    return Reason.RECONCILE_ERROR, f"unexpected error ({type(exc).__name__}): {exc}"
+    # Not our own message: scrub any key or bearer token an error text may echo.
+    return Reason.RECONCILE_ERROR, verr.scrub(f"unexpected error ({type(exc).__name__}): {exc}")
 
 
 def delay_for(reason: Reason, exc: BaseException | None = None) -> float:
