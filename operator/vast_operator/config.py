@@ -33,6 +33,7 @@ class Settings:
     min_boot_timeout: float = 60.0
     cluster_id: str | None = None
     sweep_orphans: bool = False
+    watch_secrets: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
@@ -127,6 +128,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="destroy instances labelled with this --cluster-id whose object is gone (after "
         "10 minutes); needs --cluster-id, and an operator that watches every namespace using it",
     )
+    parser.add_argument(
+        "--watch-secrets",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("VAST_OPERATOR_WATCH_SECRETS", "true").lower() in ("1", "true", "yes"),
+        help="watch each Secret an object references (one name per watch; needs the 'watch' "
+        "verb on secrets) so that a created or rotated Secret is acted on within seconds; "
+        "without it they are re-read periodically",
+    )
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -165,4 +174,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         min_boot_timeout=args.min_boot_timeout,
         cluster_id=args.cluster_id,
         sweep_orphans=args.sweep_orphans,
+        watch_secrets=args.watch_secrets,
     )

@@ -21,6 +21,7 @@ from .reconcile.adapter import Tuning
 from .reconcile.credentials import SecretGuard
 from .reconcile.kinds import PLURALS, adapters
 from .reconcile.loop import ManagedLoop
+from .secretwatch import SecretStreams, SecretWatch, referenced_secrets
 from .vast.ratelimit import RateLimiter
 
 log = logging.getLogger("vast_operator")
@@ -38,6 +39,7 @@ class OperatorContext:
         *,
         metrics: Metrics | None = None,
         tuning: Tuning | None = None,
+        secret_streams: SecretStreams | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -66,6 +68,13 @@ class OperatorContext:
             cluster_id=settings.cluster_id,
         )
         self.secret_guard = SecretGuard(kube, PLURALS)
+        self.secret_watch = SecretWatch(
+            secret_streams,
+            wake=lambda uid: self.wakeup(uid).set(),
+            invalidate=kube.forget_secret,
+            on_change=self.metrics.secret_changes.inc,
+        )
+        self.metrics.watched_secrets.set_function(lambda: len(self.secret_watch.watched()))
         self.orphan_watch = OrphanWatch(settings.cluster_id, sweep=settings.sweep_orphans)
         self._orphans: dict[str, int] = {}
         self._sweeps: set[asyncio.Task[None]] = set()
@@ -118,6 +127,7 @@ class OperatorContext:
             self.metrics.serve(self.settings.metrics_port)
 
     async def stop(self) -> None:
+        self.secret_watch.stop()
         await self.accounts.aclose()
 
     def health(self) -> dict[str, Any]:
@@ -161,6 +171,7 @@ class OperatorContext:
             )
         )
         key = (meta.get("generation"), mine, bool(meta.get("deletionTimestamp")))
+        self.secret_watch.track(uid, str(meta.get("namespace") or ""), referenced_secrets(body))
         if self._seen.get(uid) != key:
             if uid in self._seen:
                 self.wakeup(uid).set()
@@ -172,6 +183,7 @@ class OperatorContext:
     def object_deleted(self, plural: str, body: Mapping[str, Any]) -> None:
         uid = (body.get("metadata") or {}).get("uid")
         if uid:
+            self.secret_watch.untrack(uid)
             self._loops[plural].forget(uid)
             self._phases.pop(uid, None)
             self._seen.pop(uid, None)

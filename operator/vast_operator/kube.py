@@ -27,6 +27,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from .api.common import GROUP, VERSION
+from .kube_watch import SecretStreamFactory
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -58,6 +59,9 @@ class Kube(Protocol):
     ) -> None: ...
 
     async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        """Drop a cached Secret: the next read asks the API server (it changed)."""
 
     async def apply_secret(
         self,
@@ -211,6 +215,13 @@ class ClientKube:
         data = _decode(secret)
         self._secret_cache[(namespace, name)] = (now, data)
         return data
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        self._secret_cache.pop((namespace, name), None)
+
+    def secret_streams(self, loop: asyncio.AbstractEventLoop) -> SecretStreamFactory:
+        """Watches of single Secrets on this client's connection settings."""
+        return SecretStreamFactory(self._core, loop)
 
     async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         data = await self._secret_data(namespace, name)

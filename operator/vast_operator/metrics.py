@@ -64,6 +64,15 @@ class Metrics:
             registry=r,
         )
 
+        self.secret_changes = Counter(
+            "vast_operator_secret_changes",
+            "Changes (created, modified, deleted) of referenced Secrets seen by their watches",
+            registry=r,
+        )
+        self.watched_secrets = Gauge(
+            "vast_operator_watched_secrets", "Referenced Secrets being watched", registry=r
+        )
+
     def observe_request(self, route: str, method: str, outcome: str, seconds: float) -> None:
         self.api_requests.labels(method=method, route=route, outcome=outcome).inc()
         self.api_latency.labels(route=route).observe(seconds)

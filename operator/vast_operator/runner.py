@@ -95,9 +95,10 @@ async def main(settings: Settings) -> None:
 
     kube = await ClientKube.connect()
     try:
-        ctx = OperatorContext(settings, kube)
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        streams = kube.secret_streams(loop) if settings.watch_secrets else None
+        ctx = OperatorContext(settings, kube, secret_streams=streams)
+        stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         liveness = (

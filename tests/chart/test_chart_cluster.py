@@ -66,7 +66,7 @@ def _needed(prefix: str = "") -> list[str]:
             checks.append(f"{verb} {kind}.vast.ai{prefix}")
         for verb in ("get", "patch", "update"):
             checks.append(f"{verb} {kind}.vast.ai --subresource=status{prefix}")
-    for verb in ("get", "create", "patch"):
+    for verb in ("get", "create", "patch", "watch"):
         checks.append(f"{verb} secrets{prefix}")
     for verb in ("create", "patch"):
         checks.append(f"{verb} events{prefix}")
@@ -81,7 +81,6 @@ FORBIDDEN = [
     "deletecollection vastvolumes.vast.ai",
     "delete vastendpoints.vast.ai",
     "list secrets",
-    "watch secrets",
     "update secrets",
     "delete secrets",
     "list pods",

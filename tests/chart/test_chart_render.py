@@ -117,7 +117,7 @@ def test_cluster_rbac_is_least_privilege(render: Render) -> None:
         ("vast.ai", "vastinstances/status"): ["get", "patch", "update"],
         ("vast.ai", "vastvolumes/status"): ["get", "patch", "update"],
         ("vast.ai", "vastendpoints/status"): ["get", "patch", "update"],
-        ("", "secrets"): sorted(["get", "create", "patch"]),
+        ("", "secrets"): sorted(["get", "create", "patch", "watch"]),
         ("", "events"): ["create", "patch"],
         ("events.k8s.io", "events"): ["create", "patch"],
         ("", "namespaces"): ["list", "watch"],
@@ -128,6 +128,18 @@ def test_cluster_rbac_is_least_privilege(render: Render) -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "r-vast-operator", "namespace": "vast-system"}
     ]
+
+
+def test_secret_watch_can_be_turned_off(render: Render) -> None:
+    """operator.watchSecrets=false removes the `watch` verb and tells the operator so."""
+    objs = render("--set", "operator.watchSecrets=false")
+    role = one(objs, "ClusterRole")
+    verbs = [r["verbs"] for r in role["rules"] if "secrets" in r["resources"]]
+    assert verbs == [["get", "create", "patch"]]
+    args = container(one(objs, "Deployment", "r-vast-operator"), "operator")["args"]
+    assert "--no-watch-secrets" in args
+    default_args = container(one(render(), "Deployment", "r-vast-operator"), "operator")["args"]
+    assert "--no-watch-secrets" not in default_args
 
 
 def test_simulator(render: Render) -> None:

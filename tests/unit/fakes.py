@@ -99,6 +99,7 @@ class FakeKube:
         self.status_patches: list[dict[str, Any]] = []
         self.fail_patch: Exception | None = None
         self.secret_finalizers: dict[tuple[str, str], set[str]] = {}
+        self.forgotten: list[tuple[str, str]] = []
 
     def add(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]
@@ -119,6 +120,9 @@ class FakeKube:
 
     async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         return (self.secrets.get((namespace, name)) or {}).get(key)
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        self.forgotten.append((namespace, name))
 
     async def apply_secret(
         self, namespace: str, name: str, data: dict[str, str], owner: dict[str, Any]

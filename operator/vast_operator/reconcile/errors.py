@@ -29,7 +29,7 @@ ERROR_DELAYS: dict[Reason, float] = {
     Reason.RATE_LIMITED: 30.0,
     Reason.VAST_UNAVAILABLE: 20.0,
     Reason.INVALID_CREDENTIALS: 300.0,
-    Reason.CREDENTIALS_NOT_FOUND: 5.0,  # no watch on Secrets: look again soon
+    Reason.CREDENTIALS_NOT_FOUND: 5.0,  # the fallback when Secrets are not watched
     Reason.INSUFFICIENT_CREDIT: 300.0,
     Reason.VAST_REJECTED: 120.0,
     Reason.INVALID_SPEC: 600.0,
