@@ -13,7 +13,10 @@ GET    /_sim/config   POST /_sim/config  boot_seconds, strict, relax, features,
                                          search_quota, redirect_slashes, retry_after, credit,
                                          timeout_seconds (admin_config.py)
 GET    /_sim/accounts POST /_sim/accounts  list / create accounts ({"api_key", "credit"})
-POST   /_sim/accounts/{user_id}          {"credit": ...}
+POST   /_sim/accounts/{user_id}          {"credit": ...} sets the balance as of now
+GET    /_sim/bill[?user_id=N]            the simulator's own bill: every instance's and volume's
+                                         charge (segments, amount), totals per account and per
+                                         label, the balances (vast_sim/billing.py)
 GET    /_sim/faults   POST /_sim/faults  DELETE /_sim/faults
 GET    /_sim/instances/{id}              one instance: row, ssh keys, instance api key
 POST   /_sim/instances/{id}/status       {"actual_status": ..., "status_msg": ...}
@@ -140,6 +143,11 @@ async def update_account(sim: Sim, request: Request) -> Response:
         sim.world.set_credit(float(body["credit"]), user_id)
     (account,) = [a for a in sim.world.account_list() if a["user_id"] == user_id]
     return JSONResponse({"ok": True, "account": account})
+
+
+async def bill(sim: Sim, request: Request) -> Response:
+    user_id = request.query_params.get("user_id")
+    return JSONResponse(sim.world.bill(None if user_id is None else _int(user_id)))
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -271,6 +279,7 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/_sim/accounts", "GET", list_accounts),
     ("/_sim/accounts", "POST", create_account),
     ("/_sim/accounts/{user_id}", "POST", update_account),
+    ("/_sim/bill", "GET", bill),
     ("/_sim/faults", "GET", list_faults),
     ("/_sim/faults", "POST", add_faults),
     ("/_sim/faults", "DELETE", clear_faults),

@@ -135,6 +135,13 @@ class SimAdmin:
         ]
         return account
 
+    def bill(self, user_id: int | None = None) -> dict[str, Any]:
+        """The simulator's own bill: {"now", "charges": [...], "by_account", "by_label",
+        "credit"} (amounts are decimal strings, see vast_sim/billing.py)."""
+        path = "bill" if user_id is None else f"bill?user_id={user_id}"
+        result: dict[str, Any] = self._request("GET", path)
+        return result
+
     def set_status(
         self, instance_id: int, actual_status: str | None, status_msg: str | None = None
     ) -> dict[str, Any]:

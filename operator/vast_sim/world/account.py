@@ -45,7 +45,7 @@ class AccountMixin(WorldState):
 
     def user(self, owner: int = PRIMARY_USER_ID) -> JSONDict:
         with self.lock:
-            account = self._account(owner)
+            account = self._settle(owner)
             credit = round(account.credit, 2)
             keys = [k for k in self.ssh_keys.values() if k.owner == owner]
         return {
@@ -84,13 +84,28 @@ class AccountMixin(WorldState):
         }
 
     def credit_of(self, owner: int = PRIMARY_USER_ID) -> float:
+        """The balance now: the credit minus everything billed so far."""
         with self.lock:
-            return self._account(owner).credit
+            return self._settle(owner).credit
 
     def set_credit(self, credit: float, owner: int = PRIMARY_USER_ID) -> None:
+        """Set the balance as of now (what was billed until now is settled first)."""
         with self.lock:
-            self._account(owner).credit = float(credit)
+            self._settle(owner).credit = float(credit)
             self._touch()
+
+    def bill(self, owner: int | None = None) -> JSONDict:
+        """The simulator's own bill (`GET /_sim/bill`): every charge and the balances."""
+        with self.lock:
+            for uid in self.accounts:
+                self._settle(uid)
+            view = self.ledger.view(self.now(), owner)
+            view["credit"] = {
+                str(a.user_id): a.credit
+                for a in self.accounts.values()
+                if owner is None or a.user_id == owner
+            }
+            return view
 
     # --- accounts (admin) ------------------------------------------------------------------------
 
@@ -106,6 +121,8 @@ class AccountMixin(WorldState):
 
     def account_list(self) -> list[JSONDict]:
         with self.lock:
+            for uid in self.accounts:
+                self._settle(uid)
             return [account_view(a) for a in self.accounts.values()]
 
     # --- secrets ---------------------------------------------------------------------------------

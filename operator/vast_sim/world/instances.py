@@ -28,8 +28,7 @@ class InstanceLifecycleMixin(WorldState):
         `listing_lag` (a fault) keeps the new instance out of the list for that many seconds.
         """
         with self.lock:
-            account = self._account(owner)
-            self._refresh_transient()
+            account = self._settle(owner)
             machine, size = self._rentable_slot(offer_id)
             static = self._static(offer_id)
             spec = instance_spec(offer_id, body, static, self._visible_templates(owner))

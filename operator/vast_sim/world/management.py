@@ -85,5 +85,5 @@ class InstanceManagementMixin(WorldState):
                 if new_price < 0.001:
                     raise vast_error(400, "invalid_args", "Please set a bid price >= 0.001.")
             inst.bid_price = round(new_price, 6)
-            self._touch()
+            self._mark(inst)  # a new price starts a new billing segment
             return {"success": True}

@@ -14,9 +14,10 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from vast_sim import instance_view, lifecycle
+from vast_sim import billing, instance_view, lifecycle
 from vast_sim.catalog import SEED_TEMPLATES
 from vast_sim.config import AccountSpec, SimConfig
 from vast_sim.errors import VastError, vast_error
@@ -74,6 +75,7 @@ class WorldState:
         self.templates: dict[str, Template] = {}
         self.endpoints: dict[int, Endpoint] = {}
         self.workergroups: dict[int, Workergroup] = {}
+        self.ledger = billing.Ledger()
         self.next_ids: dict[str, int] = {
             "ssh_key": 81_000,
             "template": 310_000,
@@ -139,6 +141,16 @@ class WorldState:
             raise vast_error(404, "auth_error", "Invalid user key")
         return account
 
+    def _settle(self, owner: int) -> Account:
+        """The account, with everything billed until now taken off its credit."""
+        account = self._account(owner)
+        self._refresh_transient()  # transitions due by now change what was billed
+        due = self.ledger.settle(owner, self.now())
+        if due:
+            account.credit = float(Decimal(repr(account.credit)) - due)
+            self._touch()
+        return account
+
     def _static(self, offer_id: int) -> JSONDict:
         cached = self._static_cache.get(offer_id)
         if cached is None:
@@ -167,6 +179,7 @@ class WorldState:
                     ):
                         self._refresh(other)
             lifecycle.advance(inst, machine, self.now())
+            self.ledger.sync(inst, self.now())
             if inst.phase == lifecycle.UNLOADED:
                 self._remove(inst)
             elif inst.phase not in lifecycle.TRANSIENT_PHASES:
@@ -175,6 +188,7 @@ class WorldState:
 
     def _remove(self, inst: Instance) -> None:
         """The contract is over and unloaded: its GPUs go back, its row is gone."""
+        self.ledger.end(f"instance-{inst.id}", self.now())
         lifecycle.release_gpus(inst, self.machines[inst.machine_id])
         self.instances.pop(inst.id, None)
         self._transient.discard(inst.id)
@@ -189,6 +203,8 @@ class WorldState:
                 self._refresh(inst)
 
     def _mark(self, inst: Instance) -> None:
+        """Call after every change to an instance (state, price, label): billing follows it."""
+        self.ledger.sync(inst, self.now())
         if inst.phase in lifecycle.TRANSIENT_PHASES:
             self._transient.add(inst.id)
         else:
@@ -241,6 +257,7 @@ class WorldState:
         )
         machine.vol_space_free = round(machine.vol_space_free - vol.size, 3)
         self.volumes[vol.id] = vol
+        self.ledger.start_volume(vol)
         return vol
 
     def _visible_templates(self, owner: int) -> dict[str, Template]:
@@ -306,6 +323,7 @@ class WorldState:
                 "templates": [_shallow(t) for t in self.templates.values()],
                 "endpoints": [_shallow(e) for e in self.endpoints.values()],
                 "workergroups": [_shallow(w) for w in self.workergroups.values()],
+                "bill": [billing.to_dict(c) for c in self.ledger.charges.values()],
             }
 
     def load_dict(self, data: JSONDict) -> None:
@@ -334,6 +352,8 @@ class WorldState:
             self.workergroups = {
                 w.id: w for w in (record_from_dict(Workergroup, x) for x in data["workergroups"])
             }
+            charges = [billing.from_dict(c) for c in data.get("bill", [])]
+            self.ledger = billing.Ledger({c.source: c for c in charges})
             self._reindex()
             self._touch()
 

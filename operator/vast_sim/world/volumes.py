@@ -88,5 +88,6 @@ class VolumesMixin(WorldState):
                 min(machine.vol_space_total, machine.vol_space_free + vol.size), 3
             )
             del self.volumes[vol_id]
+            self.ledger.end(f"volume-{vol_id}", self.now())
             self._touch()
             return {"success": True}
