@@ -17,6 +17,7 @@ from .common import (
     StatusModel,
 )
 from .instance_parts import EnvVar, OfferSelector, Placement, SSHKey, VolumeMount
+from .rental import MAX_RENTALS, Rental
 
 KIND = "VastInstance"
 # Vast's rent route takes a bid (price) of at most $128/h; the schema says the same.
@@ -284,7 +285,25 @@ class VastInstanceStatus(ManagedStatus):
         default=None, description="What Vast charges now, in $/h (dph_total)."
     )
     accrued_cost: float | None = Field(
-        default=None, description="Estimated spend since the instance started running, in $."
+        default=None,
+        description="What every rental of this object has cost, in $ to the cent: each rental "
+        "at its GPU price while Vast holds its GPUs (cur_state running) plus its disk price from "
+        "rent to destroy, summed with earlier rentals (rentals, earlierRentalsCost). Rewritten "
+        "when it moves by a cent.",
+    )
+    accrued_cost_at: str | None = Field(
+        default=None,
+        description="When accruedCost was computed, on Vast's clock (RFC 3339).",
+    )
+    rentals: list[Rental] | None = Field(
+        default=None,
+        description=f"The latest {MAX_RENTALS} rentals of this object, oldest first, with what "
+        "each has cost; older ones are summed in earlierRentalsCost.",
+    )
+    earlier_rentals_cost: str | None = Field(
+        default=None,
+        description="What rentals no longer listed in rentals cost, in $ (decimal, to the "
+        "micro-dollar).",
     )
     actual_status: str | None = Field(default=None, description="Vast's actual_status.")
     ssh_host: str | None = Field(default=None, description="SSH host to connect to.")

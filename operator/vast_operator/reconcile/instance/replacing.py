@@ -11,6 +11,7 @@ from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import Reason
 from ..timefmt import iso, parse_iso
+from . import billing
 from .rules import UNREACHABLE_STATUSES, forget_instance, retire
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
@@ -53,6 +54,7 @@ async def replace(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnRepl
     """The instance will never run: destroy it, remember the machine, rent elsewhere."""
     s = ctx.w.s
     await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+    billing.note_destroyed(ctx, inst)
     retire(s, inst.id)
     failed = list(s.failed_machines or [])
     if inst.machine_id is not None and inst.machine_id not in failed:

@@ -11,6 +11,7 @@ from ..conditions import UP_TO_DATE, Reason
 from ..errors import SecretMissing
 from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
+from . import billing
 from .replacing import OnReplace, replace, wait_for_unreachable_host
 from .rules import (
     failure_reason,
@@ -47,13 +48,7 @@ def mirror(ctx: InstanceCtx, inst: Instance) -> None:
     s.public_ip = inst.public_ipaddr if running else None
     ports = ports_status(inst, ctx.spec.ports or []) if running else None
     s.ports = [PortMapping.model_validate(p) for p in ports] if ports else None
-    started = parse_iso(s.started_at)
-    if running and started is not None and inst.dph_total is not None:
-        hours = max(0.0, ctx.clock() - started) / 3600.0
-        cost = round(hours * inst.dph_total, 2)
-        old = s.accrued_cost
-        if old is None or abs(cost - float(old)) >= max(0.05, 0.01 * cost):
-            s.accrued_cost = cost
+    billing.follow(ctx, inst)
 
 
 async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) -> float:
@@ -121,6 +116,7 @@ async def expire(ctx: InstanceCtx, inst: Instance) -> float:
     """spec.lifetime ran out: destroy the instance and stay down."""
     s = ctx.w.s
     await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+    billing.note_destroyed(ctx, inst)
     retire(s, inst.id)
     forget_instance(s)
     s.expired_at = iso(ctx.clock())
@@ -143,6 +139,7 @@ async def follow_spec_changes(ctx: InstanceCtx, inst: Instance) -> float | None:
     fields = ", ".join(f"spec.{name}" for name in waiting)
     if ctx.spec.update_policy == "Recreate":
         await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+        billing.note_destroyed(ctx, inst)
         retire(s, inst.id)
         forget_instance(s)
         s.creating_since = s.started_at = s.rented_with = None
@@ -171,6 +168,7 @@ async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
         if ctx.w.s.phase == Phase.STOPPING and ctx.memory.acted_on == inst.id:
             return ctx.tuning.busy_interval  # asked already: wait for a listing to show it
         await client.stop_instance(inst.id)
+        billing.note_action(ctx, inst)
         ctx.acted(inst.id)
         ctx.event("Stopping", f"stopping instance {inst.id} (spec.state Stopped)")
         ctx.w.phase(Phase.STOPPING, Reason.STOPPING, f"stopping instance {inst.id}")
@@ -178,6 +176,7 @@ async def follow_power_state(ctx: InstanceCtx, inst: Instance) -> float | None:
         return ctx.tuning.busy_interval
     if ctx.spec.state == "Running" and inst.intended_status == "stopped":
         await client.start_instance(inst.id)
+        billing.note_action(ctx, inst)
         ctx.acted(inst.id)
         ctx.event("Starting", f"starting instance {inst.id} (spec.state Running)")
         ctx.w.s.creating_since = iso(ctx.clock())

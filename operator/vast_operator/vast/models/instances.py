@@ -83,6 +83,8 @@ class Instance(VastModel):
     dph_base: OptFloat = None
     dph_total: OptFloat = None
     storage_cost: OptFloat = None
+    # $/h of the instance's disk (UNCONFIRMED: the simulator's reading of Vast's field).
+    storage_total_cost: OptFloat = None
     is_bid: OptBool = None
     min_bid: OptFloat = None
     image_uuid: OptStr = None
@@ -96,6 +98,9 @@ class Instance(VastModel):
     jupyter_token: OptSecret = Field(default=None, repr=False)
     start_date: OptFloat = None
     end_date: OptFloat = None
+    # Seconds since start_date when the row was made (UNCONFIRMED): with start_date, Vast's
+    # clock at listing time, which billing uses to place what it sees on Vast's time.
+    client_run_time: OptFloat = None
     volume_info: Annotated[list[dict[str, Any]] | None, Lenient] = None
 
     @property
