@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from .credit import CreditReader
 from .poller import InstancePoller, Snapshot
 from .vast.client import RequestObserver, VastClient
 from .vast.models import Endpoint, Volume, Workergroup
@@ -73,6 +74,8 @@ class Account:
     # Offers this operator is renting or just rented (offer id -> when), so that objects
     # with the same query do not all queue up for the same cheapest offer.
     claimed_offers: dict[int, float] = field(default_factory=dict)
+    # The account's balance (GET /api/v0/users/current), read at a modest cadence.
+    credit: CreditReader | None = None
 
     def held_offers(self, now: float, hold: float = 120.0) -> set[int]:
         """Offers claimed within the last `hold` seconds (older claims are forgotten)."""
@@ -103,7 +106,11 @@ class Accounts:
         on_request: RequestObserver | None = None,
         timeout: float = 30.0,
         backoff_base: float = 1.0,
+        on_credit: Callable[[str, float], None] | None = None,
+        credit_interval: float = 60.0,
     ) -> None:
+        self._on_credit = on_credit
+        self._credit_interval = credit_interval
         self._on_request = on_request
         self._timeout = timeout
         self._backoff_base = backoff_base
@@ -143,9 +150,22 @@ class Accounts:
                 CachedList(client.list_volumes, ttl),
                 CachedList(client.list_endpoints, ttl),
                 CachedList(client.list_workergroups, ttl),
+                credit=self._credit_reader(fp, client),
             )
             self._accounts[fp] = account
         return account
+
+    def _credit_reader(self, fp: str, client: VastClient) -> CreditReader:
+        async def read() -> float | None:
+            return (await client.current_user()).credit
+
+        hook = self._on_credit
+
+        def report(value: float) -> None:
+            if hook is not None:
+                hook(fp, value)
+
+        return CreditReader(read, interval=self._credit_interval, on_read=report)
 
     def _snapshot_hook(self, fp: str):  # type: ignore[no-untyped-def]
         hook = self._on_snapshot

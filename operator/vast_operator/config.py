@@ -31,6 +31,7 @@ class Settings:
     finalizer: str = "vast.ai/finalizer"
     allow_adoption: bool = False
     min_boot_timeout: float = 60.0
+    credit_horizon: float = 3600.0
     cluster_id: str | None = None
     sweep_orphans: bool = False
     watch_secrets: bool = True
@@ -116,6 +117,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds: a shorter spec.placement.bootTimeout is raised to this (no rent loops)",
     )
     parser.add_argument(
+        "--credit-horizon",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_CREDIT_HORIZON", "3600")),
+        help="seconds: no new rent when the account's credit would not pay the chosen offer "
+        "this long (0 turns the check off; running instances are never touched)",
+    )
+    parser.add_argument(
         "--cluster-id",
         default=env.get("VAST_OPERATOR_CLUSTER_ID") or None,
         help="name of this cluster, put in instance labels (k8s-vast-operator:<uid>@<id>) so "
@@ -172,6 +180,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         verbose=args.verbose,
         allow_adoption=args.allow_adoption,
         min_boot_timeout=args.min_boot_timeout,
+        credit_horizon=args.credit_horizon,
         cluster_id=args.cluster_id,
         sweep_orphans=args.sweep_orphans,
         watch_secrets=args.watch_secrets,

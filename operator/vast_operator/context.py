@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -57,6 +58,7 @@ class OperatorContext:
             on_request=self.metrics.observe_request,
             timeout=settings.vast_timeout,
             backoff_base=settings.backoff_base,
+            on_credit=lambda fp, value: self.metrics.account_credit.labels(account=fp).set(value),
         )
         self.tuning = tuning or Tuning(
             poll_interval=settings.poll_interval,
@@ -66,6 +68,7 @@ class OperatorContext:
             allow_adoption=settings.allow_adoption,
             min_boot_timeout=settings.min_boot_timeout,
             cluster_id=settings.cluster_id,
+            credit_horizon=settings.credit_horizon,
         )
         self.secret_guard = SecretGuard(kube, PLURALS)
         self.secret_watch = SecretWatch(
@@ -176,9 +179,14 @@ class OperatorContext:
             if uid in self._seen:
                 self.wakeup(uid).set()
             self._seen[uid] = key
-        phase = str((body.get("status") or {}).get("phase") or "Pending")
+        status = body.get("status") or {}
+        phase = str(status.get("phase") or "Pending")
         self._phases[uid] = (plural, phase)
         self._export_phases()
+        cost = status.get("accruedCost")
+        if plural == "vastinstances" and isinstance(cost, int | float):
+            labels = {"object_namespace": str(meta.get("namespace")), "object_name": meta["name"]}
+            self.metrics.accrued_cost.labels(**labels).set(cost)
 
     def object_deleted(self, plural: str, body: Mapping[str, Any]) -> None:
         uid = (body.get("metadata") or {}).get("uid")
@@ -188,6 +196,10 @@ class OperatorContext:
             self._phases.pop(uid, None)
             self._seen.pop(uid, None)
             self._export_phases()
+            meta = body.get("metadata") or {}
+            labels = (str(meta.get("namespace")), str(meta.get("name")))
+            with contextlib.suppress(KeyError):
+                self.metrics.accrued_cost.remove(*labels)
 
     def _export_phases(self) -> None:
         counts: dict[tuple[str, str], int] = defaultdict(int)
@@ -231,6 +243,9 @@ class OperatorContext:
             self.metrics.instances_by_gpu.labels(gpu_name=gpu).set(n)
         self.metrics.dollars_per_hour.set(sum(d for _, d in self._account_totals.values()))
         self._report_orphans(fingerprint, snapshot)
+        account = self.accounts.by_fingerprint(fingerprint)
+        if account is not None and account.credit is not None:
+            account.credit.refresh_if_due()  # the credit gauge follows accounts in use
         stats = self.limiter.stats()
         self.metrics.rate_limit_waits.set(stats.waits_total)
         self.metrics.rate_limit_wait_seconds.set(stats.wait_seconds_total)

@@ -64,6 +64,18 @@ class Metrics:
             registry=r,
         )
 
+        self.accrued_cost = Gauge(
+            "vast_operator_accrued_cost_dollars",
+            "What every rental of a VastInstance has cost, in $ (its status.accruedCost)",
+            ["object_namespace", "object_name"],
+            registry=r,
+        )
+        self.account_credit = Gauge(
+            "vast_operator_account_credit_dollars",
+            "The Vast account's credit (GET /api/v0/users/current), by key fingerprint",
+            ["account"],
+            registry=r,
+        )
         self.secret_changes = Counter(
             "vast_operator_secret_changes",
             "Changes (created, modified, deleted) of referenced Secrets seen by their watches",

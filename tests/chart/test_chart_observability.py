@@ -22,6 +22,7 @@ ALERTS = [
     "VastApiRateLimitStorm",
     "VastSpendAboveLimit",
     "VastOrphansFound",
+    "VastCreditLow",
     "VastOperatorReconcileErrors",
 ]
 # The fields of a monitoring.coreos.com/v1 PrometheusRule's rule (prometheus-operator's CRD).

@@ -126,6 +126,7 @@ def test_alert_rules_use_only_exported_metrics(rule_groups: dict[str, Any]) -> N
         "alert VastSpendAboveLimit",
         "alert VastOrphansFound",
         "alert VastOperatorReconcileErrors",
+        "alert VastCreditLow",
     }
     assert problems(queries, exported()) == []
 

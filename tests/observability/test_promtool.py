@@ -47,7 +47,7 @@ def test_promtool_check_rules(promtool: Path, rule_groups: dict[str, Any], tmp_p
     write_rules(rule_groups, tmp_path)
     result = promtool_run(promtool, "check", "rules", "rules.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 7 rules found" in result.stdout
 
 
 def test_promtool_test_rules(promtool: Path, rule_groups: dict[str, Any], tmp_path: Path) -> None:

@@ -82,6 +82,8 @@ class Tuning:
     min_boot_timeout: float = 60.0
     # Put in instance labels so that clusters sharing an account tell their rentals apart.
     cluster_id: str | None = None
+    # No new rent when the account's credit would not pay the chosen offer this long (0: off).
+    credit_horizon: float = 3600.0
 
 
 @dataclass(frozen=True)

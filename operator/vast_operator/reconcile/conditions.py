@@ -52,6 +52,7 @@ class Reason(StrEnum):
     WAITS_FOR_NEXT_RENTAL = "WaitsForNextRental"
     RECREATING = "Recreating"
     NO_PRICE_CAP = "NoPriceCap"
+    CREDIT_LOW = "CreditLow"  # the credit would not last --credit-horizon: no new rent
     DELETING = "Deleting"
     AVAILABLE = "Available"
     WAITING_FOR_VOLUME = "WaitingForVolume"
@@ -82,6 +83,7 @@ STUCK = frozenset(
         Reason.SECRET_NOT_OWNED,
         Reason.INVALID_SPEC,
         Reason.SEARCH_QUOTA_EXCEEDED,
+        Reason.CREDIT_LOW,
     }
 )
 

@@ -20,6 +20,7 @@ from ..adapter import CreateResult, Ctx
 from ..conditions import Reason
 from ..errors import SecretMissing
 from ..timefmt import iso
+from .credit_guard import credit_low
 from .rules import (
     OFFERS_PER_PASS,
     offer_refusal,
@@ -153,6 +154,9 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         msg = "every matching offer is being rented by another object; searching again soon"
         w.s.phase, w.s.message = Phase.SEARCHING, msg
         return CreateResult(ctx.tuning.busy_interval)
+    short = await credit_low(ctx, candidates[0])
+    if short is not None:
+        return CreateResult(short)
     refusals: list[str] = []
     for offer in candidates[:OFFERS_PER_PASS]:
         if ctx.being_deleted:
