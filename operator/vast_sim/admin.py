@@ -21,6 +21,7 @@ GET    /_sim/faults   POST /_sim/faults  DELETE /_sim/faults
 GET    /_sim/instances/{id}              one instance: row, ssh keys, instance api key
 POST   /_sim/instances/{id}/status       {"actual_status": ..., "status_msg": ...}
 POST   /_sim/instances/{id}/destroy      destroyed behind the client's back
+POST   /_sim/instances/{id}/exit         {"code": 0} its running container exits now
 POST   /_sim/machines/{id}/never_boot    {"enabled": true}
 POST   /_sim/machines/{id}/oci_error     {"enabled": true}
 POST   /_sim/machines/{id}/listed        {"enabled": false} takes the machine off the market
@@ -223,6 +224,12 @@ async def set_status(sim: Sim, request: Request) -> Response:
     return JSONResponse({"ok": True, "instance": row})
 
 
+async def exit_now(sim: Sim, request: Request) -> Response:
+    body = await _body(request)
+    row = sim.world.exit_instance(_int(request.path_params["id"]), int(body.get("code", 0)))
+    return JSONResponse({"ok": True, "instance": row})
+
+
 async def destroy(sim: Sim, request: Request) -> Response:
     inst_id = _int(request.path_params["id"])
     if not sim.world.destroy_instance(inst_id, owner=None):
@@ -286,6 +293,7 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/_sim/instances/{id}", "GET", instance),
     ("/_sim/instances/{id}/status", "POST", set_status),
     ("/_sim/instances/{id}/destroy", "POST", destroy),
+    ("/_sim/instances/{id}/exit", "POST", exit_now),
     ("/_sim/machines/{id}/{flag}", "POST", machine_flag),
     ("/_sim/clock", "POST", clock),
     ("/_sim/save", "POST", save),

@@ -172,6 +172,13 @@ class SimAdmin:
         """Destroy an instance behind the client's back."""
         self._request("POST", f"instances/{instance_id}/destroy")
 
+    def exit_instance(self, instance_id: int, code: int = 0) -> dict[str, Any]:
+        """The instance's running container exits now with `code` (its row afterwards)."""
+        row: dict[str, Any] = self._request(
+            "POST", f"instances/{instance_id}/exit", {"code": code}
+        )["instance"]
+        return row
+
     def never_boot(self, machine_id: int, enabled: bool = True) -> None:
         self._request("POST", f"machines/{machine_id}/never_boot", {"enabled": enabled})
 

@@ -14,10 +14,15 @@ the phase is `unloaded` and the world removes the instance.
 
 A machine marked `never_boot` keeps its instances in `loading` forever; one marked `oci_error`
 ends the boot in `actual_status="created"` with an OCI runtime error in `status_msg`.
+
+A running container may exit (container.py: `VAST_SIM_EXIT_AFTER`, or the admin route): phase
+`exited`, `actual_status="exited"`, `status_msg="Exited (N)"`, GPUs kept. A running instance with
+a planned exit is transient (`is_transient`) so that `advance` replays the exit on time.
 """
 
 from __future__ import annotations
 
+from vast_sim import container
 from vast_sim.models import Instance, JSONDict, Machine
 
 PROVISION_FRACTION = 0.2
@@ -53,6 +58,7 @@ def _set(
     nxt: str,
     msg: str | None,
 ) -> None:
+    inst.exit_at = None  # a planned exit belongs to one run; _enter_running plans the next
     inst.phase = phase
     inst.phase_started = started
     inst.phase_duration = duration
@@ -68,7 +74,13 @@ def _image_tag(inst: Instance) -> str:
     return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
 
 
+def is_transient(inst: Instance) -> bool:
+    """Whether `advance` has something due later: a timed phase, or a planned exit."""
+    return inst.phase in TRANSIENT_PHASES or (inst.phase == "running" and inst.exit_at is not None)
+
+
 def _enter_loading(inst: Instance, started: float, duration: float) -> None:
+    container.on_pull(inst, started, _image_tag(inst))
     _set(
         inst,
         "loading",
@@ -96,6 +108,24 @@ def _enter_running(inst: Instance, started: float) -> None:
         msg=f"success, running {_image_tag(inst).replace(':', '_')}/{mode}",
     )
     inst.running_since = started
+    container.on_start(inst, started)
+
+
+def exit_container(inst: Instance, at: float, code: int) -> None:
+    """The container's process ended: the instance stays, with its GPUs, until told otherwise."""
+    container.on_exit(inst, at, code)
+    inst.running_since = None
+    _set(
+        inst,
+        "exited",
+        at,
+        0.0,
+        actual="exited",
+        intended="running",
+        cur="running",
+        nxt="running",
+        msg=container.exit_message(code),
+    )
 
 
 def begin_create(inst: Instance, now: float, boot_seconds: float) -> None:
@@ -183,6 +213,10 @@ def advance(inst: Instance, machine: Machine, now: float) -> None:
                 )
                 return
             _enter_running(inst, end)
+        elif inst.phase == "running" and inst.exit_at is not None:
+            if now < inst.exit_at:
+                return
+            exit_container(inst, inst.exit_at, inst.exit_code or 0)
             return
         else:
             return
@@ -246,6 +280,7 @@ def reboot(inst: Instance, now: float, boot_seconds: float) -> None:
 def force_status(inst: Instance, actual: str | None, msg: str | None, now: float) -> None:
     """Admin override: freeze the instance in `actual` until the next user action."""
     inst.phase = "forced"
+    inst.exit_at = None
     inst.phase_started = now
     inst.phase_duration = 0.0
     inst.actual_status = actual

@@ -113,6 +113,11 @@ class Instance:
     owner: int = PRIMARY_USER_ID
     # Listing-lag fault: absent from GET /api/v1/instances/ until this (simulated) time.
     listed_after: float | None = None
+    # The container (container.py): runs started, the planned exit of this run, its log.
+    runs: int = 0
+    exit_at: float | None = None
+    exit_code: int | None = None
+    log_lines: list[str] = field(default_factory=list)
 
 
 @dataclass

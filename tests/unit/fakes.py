@@ -181,6 +181,7 @@ class FakeVast:
     destroy_lands: bool = True
     templates: dict[str, str] = field(default_factory=dict)  # hash -> image
     latency: float = 0.01  # seconds of the fake clock every call takes
+    logs: dict[int, str] = field(default_factory=dict)  # instance id -> its log text
 
     def _call(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
@@ -251,6 +252,18 @@ class FakeVast:
     async def start_instance(self, instance_id: int) -> None:
         self._call("start_instance", instance_id)
         self._set(instance_id, intended_status="running", actual_status="loading")
+
+    async def reboot_instance(self, instance_id: int) -> None:
+        self._call("reboot_instance", instance_id)
+        self._set(instance_id, actual_status="loading", status_msg=None)
+
+    async def request_logs(self, instance_id: int, *, tail: int | None = None) -> str:
+        self._call("request_logs", instance_id)
+        return f"https://logs.test/{instance_id}"
+
+    async def fetch_result(self, url: str) -> str | None:
+        self._call("fetch_result", url)
+        return self.logs.get(int(url.rsplit("/", 1)[-1]))
 
     async def label_instance(self, instance_id: int, label: str) -> None:
         self._call("label_instance", instance_id)

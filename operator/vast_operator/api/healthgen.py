@@ -61,18 +61,20 @@ class KindHealth:
     phases: type[StrEnum]
     ready_phase: str
     suspended: Mapping[str, SuspendedPhase] = field(default_factory=dict)
+    # Terminal phases of work that finished well (a job that succeeded): Healthy.
+    succeeded: tuple[str, ...] = ()
     needs_a_person: tuple[str, ...] = NEEDS_A_PERSON
 
     def __post_init__(self) -> None:
         known = {str(p) for p in self.phases}
-        used = {self.ready_phase, FAILED, DELETING, *self.suspended}
+        used = {self.ready_phase, FAILED, DELETING, *self.suspended, *self.succeeded}
         if not used <= known:
             raise ValueError(f"{self.kind}: phases {sorted(used - known)} not in {sorted(known)}")
 
     @property
     def progressing_phases(self) -> list[str]:
         """Phases on the way to the ready phase (documentation only: any other phase counts)."""
-        fixed = {self.ready_phase, FAILED, DELETING, *self.suspended}
+        fixed = {self.ready_phase, FAILED, DELETING, *self.suspended, *self.succeeded}
         return [str(p) for p in self.phases if str(p) not in fixed]
 
 
@@ -88,6 +90,7 @@ KINDS = [
                 stuck="e.g. it cannot be started again",
             )
         },
+        succeeded=(instance.Phase.SUCCEEDED,),
     ),
     KindHealth(volume.KIND, volume.Phase, ready_phase=volume.Phase.AVAILABLE),
     KindHealth(endpoint.KIND, endpoint.Phase, ready_phase=endpoint.Phase.READY),
@@ -97,6 +100,7 @@ LUA_TEMPLATE = Template("""\
 $header
 local READY_PHASE = $ready_phase
 local SUSPENDED_PHASES = $suspended_phases
+local SUCCEEDED_PHASES = $succeeded_phases
 
 -- Synced=False reasons that need a person (bad or missing key, no credit, invalid spec).
 local NEEDS_A_PERSON = $needs_a_person
@@ -166,6 +170,11 @@ end
 
 if phase == $failed then
   return {status = "Degraded", message = phaseMessage($failed, nonempty(status.message, ready.message, syncError))}
+end
+
+if SUCCEEDED_PHASES[phase] ~= nil then
+  -- Finished work: nothing more will happen, whatever the operator can still reach.
+  return {status = "Healthy", message = phaseMessage(phase, nonempty(status.message, ready.message))}
 end
 
 if SUSPENDED_PHASES[phase] ~= nil then
@@ -259,9 +268,11 @@ def _header(spec: KindHealth) -> str:
         f"or Synced=False for a reason only a person can fix ({', '.join(spec.needs_a_person)})"
     )
     lines += _rule("Degraded", degraded)
-    lines += _rule(
-        "Healthy", [f"phase {ready} with condition Ready=True, for the current generation"]
-    )
+    healthy = [f"phase {ready} with condition Ready=True, for the current generation"]
+    healthy += [
+        f"or phase {p} (a finished job), for the current generation" for p in spec.succeeded
+    ]
+    lines += _rule("Healthy", healthy)
     return "\n".join(lines)
 
 
@@ -271,6 +282,7 @@ def render_lua(spec: KindHealth) -> str:
         header=_header(spec),
         ready_phase=lua_string(spec.ready_phase),
         suspended_phases=lua_table({p: lua_string(s.message) for p, s in spec.suspended.items()}),
+        succeeded_phases=lua_table(dict.fromkeys(spec.succeeded, "true")),
         needs_a_person=lua_table(dict.fromkeys(spec.needs_a_person, "true"), multiline=True),
         paused=lua_string(ANNOTATION_PAUSED),
         paused_message=lua_string(f"Reconciling is paused (annotation {ANNOTATION_PAUSED}=true)"),

@@ -16,7 +16,15 @@ from .common import (
     SecretRef,
     StatusModel,
 )
-from .instance_parts import EnvVar, OfferSelector, Placement, SSHKey, VolumeMount
+from .instance_parts import (
+    Completion,
+    EnvVar,
+    JobStatus,
+    OfferSelector,
+    Placement,
+    SSHKey,
+    VolumeMount,
+)
 from .rental import MAX_RENTALS, Rental
 
 KIND = "VastInstance"
@@ -35,6 +43,7 @@ class Phase(StrEnum):
     RUNNING = "Running"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
+    SUCCEEDED = "Succeeded"  # a job (restartPolicy OnFailure or Never) that exited with 0
     FAILED = "Failed"
     DELETING = "Deleting"
 
@@ -143,6 +152,21 @@ class VastInstanceSpec(CRDModel):
         pattern=DURATION_PATTERN,
         max_length=32,
     )
+    restart_policy: Literal["Always", "OnFailure", "Never"] = Field(
+        default="Always",
+        description="What an exit of the container means, as for a Pod. Always (the default, "
+        "for services: an instance is rented to stay up, so an exit is a failure): the "
+        "instance is replaced, up to placement.maxAttempts. OnFailure and Never make the "
+        "object a job (runtype args): exit code 0 ends it in phase Succeeded, rented once; a "
+        "non-zero exit is run again (on the same machine when Vast restarts it, else on "
+        "another) up to placement.maxAttempts runs under OnFailure, and ends in phase Failed "
+        "under Never. Either way spec.completion says what is kept after the end.",
+    )
+    completion: Completion | None = Field(
+        default=None,
+        description="Jobs only: what happens to the instance when the job ends "
+        "(default: destroyed, so nothing is billed any more).",
+    )
     placement: Placement = Field(
         default_factory=Placement,
         description="Boot timeout and how many machines to try.",
@@ -198,6 +222,16 @@ SPEC_VALIDATIONS = [
     _cel(
         "!has(self.args) || (has(self.runtype) ? self.runtype == 'args' : has(self.templateHash))",
         "spec.args is only used with spec.runtype args (or a template whose runtype is args)",
+    ),
+    _cel(
+        "self.restartPolicy == 'Always' || "
+        "(has(self.runtype) ? self.runtype == 'args' : has(self.templateHash))",
+        "spec.restartPolicy OnFailure or Never needs spec.runtype args (or a template whose "
+        "runtype is args): only an entrypoint that finishes makes a job",
+    ),
+    _cel(
+        "!has(self.completion) || self.restartPolicy != 'Always'",
+        "spec.completion is only used with spec.restartPolicy OnFailure or Never",
     ),
     _cel(
         "has(self.image) || has(self.templateHash)",
@@ -342,6 +376,9 @@ class VastInstanceStatus(ManagedStatus):
         "rented; a difference is reported in the UpToDate condition.",
     )
     volumes: list[MountedVolume] | None = Field(default=None, description="Mounted volumes.")
+    job: JobStatus | None = Field(
+        default=None, description="Jobs (restartPolicy OnFailure or Never): runs and the end."
+    )
 
 
 PRINTER_COLUMNS = [

@@ -3,11 +3,17 @@ SSH keys, volume mounts and how hard to try (`instance.VastInstanceSpec` puts th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from .common import DURATION_PATTERN, CRDModel, SecretKeySelector, parse_duration
+from .common import (
+    DURATION_PATTERN,
+    CRDModel,
+    SecretKeySelector,
+    StatusModel,
+    parse_duration,
+)
 
 
 class OfferQuery(CRDModel):
@@ -171,7 +177,8 @@ class Placement(CRDModel):
 
     max_attempts: int = Field(
         default=3,
-        description="How many instances to try in total before giving up with phase Failed.",
+        description="How many instances to try in total before giving up with phase Failed; "
+        "for a job with restartPolicy OnFailure, how many runs (restarts in place count too).",
         ge=1,
         le=20,
     )
@@ -183,4 +190,37 @@ class Placement(CRDModel):
         "reason HostUnreachable.",
         pattern=DURATION_PATTERN,
         max_length=32,
+    )
+
+
+class Completion(CRDModel):
+    """What is kept when a job ends (phase Succeeded or Failed)."""
+
+    action: Literal["Destroy", "Stop"] = Field(
+        default="Destroy",
+        description="Destroy (the default): the instance is destroyed when the job ends, so "
+        "neither its GPUs nor its disk are billed any more; its files are gone. Stop: the "
+        "instance is stopped and kept, so its disk (outputs, checkpoints) can be read or the "
+        "job restarted; Vast bills the disk at its storage price until the object is deleted.",
+    )
+
+
+class JobStatus(StatusModel):
+    """The runs of a job and how it ended."""
+
+    runs: int | None = Field(default=None, description="Runs that ended (exits seen).")
+    restarts: int | None = Field(
+        default=None, description="Runs restarted in place on the same instance after a failure."
+    )
+    exit_code: int | None = Field(
+        default=None, description="Exit code of the last run, when Vast's status message has one."
+    )
+    last_exit: str | None = Field(
+        default=None, description="Vast's status message when the last run ended."
+    )
+    finished_at: str | None = Field(
+        default=None, description="When the job ended, Succeeded or Failed (RFC 3339)."
+    )
+    result: Literal["Succeeded", "Failed"] | None = Field(
+        default=None, description="How the job ended; unset while it runs."
     )

@@ -43,6 +43,9 @@ class Reason(StrEnum):
     STOPPED = "Stopped"
     REPLACING = "Replacing"
     FAILED = "Failed"
+    SUCCEEDED = "Succeeded"  # a job (restartPolicy OnFailure or Never) exited with code 0
+    JOB_FAILED = "JobFailed"  # a job exited non-zero (or without a code) and is not run again
+    RESTARTING = "Restarting"  # a job exited non-zero and runs again (restartPolicy OnFailure)
     MAX_ATTEMPTS = "MaxAttemptsReached"
     LIFETIME_EXPIRED = "LifetimeExpired"
     INSTANCE_LOST = "InstanceLost"

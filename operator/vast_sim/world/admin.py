@@ -47,6 +47,19 @@ class AdminMixin(WorldState):
             self._mark(inst)
             return self._row(inst)
 
+    def exit_instance(self, inst_id: int, code: int) -> JSONDict:
+        """The running container of `inst_id` exits now with `code` (container.py)."""
+        with self.lock:
+            inst = self.instances.get(inst_id)
+            if inst is None:
+                raise vast_error(404, "no_such_instance", f"Instance {inst_id} not found.")
+            self._refresh(inst)
+            if inst.actual_status != "running":
+                raise vast_error(400, "invalid_args", f"Instance {inst_id} is not running.")
+            lifecycle.exit_container(inst, self.now(), code)
+            self._mark(inst)
+            return self._row(inst)
+
     def set_machine_flag(self, machine_id: int, flag: str, enabled: bool) -> JSONDict:
         with self.lock:
             machine = self.machines.get(machine_id)

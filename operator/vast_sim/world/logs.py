@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from vast_sim import container
 from vast_sim.errors import vast_error
 from vast_sim.models import PRIMARY_USER_ID, JSONDict
 from vast_sim.world.state import WorldState
@@ -14,6 +15,9 @@ MAX_RESULTS = 1000
 
 class LogsMixin(WorldState):
     """`request_logs` and `command`: their output is served under a result token."""
+
+    # The log text is ready at once; Vast's object store may answer 403/404 for a few seconds
+    # first (the CLI polls result_url), which a client must tolerate (UNCONFIRMED how long).
 
     def _result(self, text: str) -> str:
         token = secrets.token_hex(16)
@@ -28,15 +32,9 @@ class LogsMixin(WorldState):
             inst = self._get_or(
                 inst_id, vast_error(404, "invalid_id", "Invalid instance id."), owner
             )
-            lines = [
-                f"[vast-sim] instance {inst.id} on machine {inst.machine_id}",
-                f"[vast-sim] image {inst.image}, runtype {inst.runtype}",
-                f"[vast-sim] actual_status={inst.actual_status} status_msg={inst.status_msg}",
-            ]
-            if inst.onstart:
-                lines.append(f"[vast-sim] onstart: {inst.onstart}")
+            lines = container.log_text(inst)  # the container's own log (container.py)
             if body.get("daemon_logs"):
-                lines.append("[vast-sim] daemon: container started")
+                lines.append(f"daemon: actual_status={inst.actual_status} msg={inst.status_msg}")
             pattern = body.get("filter")
             if pattern:
                 lines = [line for line in lines if str(pattern) in line]

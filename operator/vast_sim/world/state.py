@@ -95,9 +95,7 @@ class WorldState:
             for size, offer_id in m.slots.items():
                 self.offer_index[offer_id] = (m.machine_id, int(size))
             self.vol_offer_index[m.vol_offer_id] = m.machine_id
-        self._transient = {
-            i.id for i in self.instances.values() if i.phase in lifecycle.TRANSIENT_PHASES
-        }
+        self._transient = {i.id for i in self.instances.values() if lifecycle.is_transient(i)}
 
     def _touch(self) -> None:
         self.version += 1
@@ -166,7 +164,7 @@ class WorldState:
         return offer_static(machine, size, 0)
 
     def _refresh(self, inst: Instance) -> None:
-        if inst.phase in lifecycle.TRANSIENT_PHASES:
+        if lifecycle.is_transient(inst):
             machine = self.machines[inst.machine_id]
             if inst.phase == "scheduling":
                 # GPUs an unloading rental on this machine has given back by now count.
@@ -182,7 +180,7 @@ class WorldState:
             self.ledger.sync(inst, self.now())
             if inst.phase == lifecycle.UNLOADED:
                 self._remove(inst)
-            elif inst.phase not in lifecycle.TRANSIENT_PHASES:
+            elif not lifecycle.is_transient(inst):
                 self._transient.discard(inst.id)
                 self._touch()
 
@@ -205,7 +203,7 @@ class WorldState:
     def _mark(self, inst: Instance) -> None:
         """Call after every change to an instance (state, price, label): billing follows it."""
         self.ledger.sync(inst, self.now())
-        if inst.phase in lifecycle.TRANSIENT_PHASES:
+        if lifecycle.is_transient(inst):
             self._transient.add(inst.id)
         else:
             self._transient.discard(inst.id)

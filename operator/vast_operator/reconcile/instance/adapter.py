@@ -25,7 +25,7 @@ from ...vast.models import Instance
 from ..adapter import CreateResult, Ctx, DeleteResult, Observation
 from ..conditions import Reason
 from ..timefmt import iso, parse_iso
-from . import renting, running
+from . import jobs, renting, running
 from .rules import forget_instance, retire
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
@@ -156,6 +156,9 @@ class InstanceAdapter:
     async def absent(self, ctx: InstanceCtx, observation: Observation[Instance]) -> float | None:
         """No instance: note a lost one, stay down in terminal phases, else let the loop rent."""
         s, spec, w = ctx.w.s, ctx.spec, ctx.w
+        finished = await jobs.finished_without_instance(ctx)  # never rent a finished job again
+        if finished is not None:
+            return finished
         lost = s.instance_id
         if lost is not None:
             # It was ours and a listing newer than our last look no longer has it.

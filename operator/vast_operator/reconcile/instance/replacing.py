@@ -11,7 +11,7 @@ from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import Reason
 from ..timefmt import iso, parse_iso
-from . import billing
+from . import billing, logtail
 from .rules import UNREACHABLE_STATUSES, forget_instance, retire
 
 InstanceCtx = Ctx[VastInstanceSpec, VastInstanceStatus]
@@ -53,6 +53,7 @@ async def wait_for_unreachable_host(
 async def replace(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnReplace) -> float:
     """The instance will never run: destroy it, remember the machine, rent elsewhere."""
     s = ctx.w.s
+    await logtail.report(ctx, inst, why)  # before the instance (and its log) is gone
     await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
     billing.note_destroyed(ctx, inst)
     retire(s, inst.id)

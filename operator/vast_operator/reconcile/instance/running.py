@@ -12,6 +12,7 @@ from ..errors import SecretMissing
 from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
 from . import billing
+from .jobs import follow_job
 from .replacing import OnReplace, replace, wait_for_unreachable_host
 from .rules import (
     failure_reason,
@@ -63,6 +64,9 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         s.creating_since = s.creating_since or iso(now)
         s.attached_ssh_keys = None  # keys attached to an earlier instance are not on this one
     mirror(ctx, inst)
+    job = await follow_job(ctx, inst, on_replace)  # a job's end is no failure (jobs.py)
+    if job is not None:
+        return job
 
     unreachable = await wait_for_unreachable_host(ctx, inst, on_replace)
     if unreachable is not None:

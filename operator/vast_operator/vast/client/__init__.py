@@ -4,6 +4,7 @@
   policy, the per-request observer and parsing of answers into models.
 - `offers`: search offers, rent one.
 - `instances`: list (paged), get, destroy, start/stop/label/reboot, bid, SSH keys.
+- `logs`: an instance's log (request_logs, then the text at result_url, fetched without the key).
 - `volumes`: volume offers, create/list/delete local volumes.
 - `endpoints`: serverless endpoints and workergroups.
 - `templates`: the private templates workergroups run.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .endpoints import EndpointsAPI
 from .instances import InstancesAPI
+from .logs import LogsAPI
 from .offers import OffersAPI
 from .templates import TemplatesAPI
 from .users import UsersAPI
@@ -12,7 +13,9 @@ from .volumes import VolumesAPI
 __all__ = ["VastClient"]
 
 
-class VastClient(OffersAPI, InstancesAPI, VolumesAPI, EndpointsAPI, TemplatesAPI, UsersAPI):
+class VastClient(
+    OffersAPI, InstancesAPI, LogsAPI, VolumesAPI, EndpointsAPI, TemplatesAPI, UsersAPI
+):
     """Async client for the Vast REST API; one instance per API key.
 
     Several clients (one per key) can share one `httpx.AsyncClient` and one `RateLimiter`;

@@ -13,9 +13,11 @@
 --                again), or Synced=False for a reason only a person can fix (InvalidCredentials,
 --                CredentialsNotFound, InsufficientCredit, InvalidSpec, AccountChanged,
 --                AdoptionDisabled, AdoptionRefused, NameTaken, SecretNotOwned, NoPriceCap)
---   Healthy      phase Running with condition Ready=True, for the current generation
+--   Healthy      phase Running with condition Ready=True, for the current generation, or phase
+--                Succeeded (a finished job), for the current generation
 local READY_PHASE = "Running"
 local SUSPENDED_PHASES = {Stopped = "Instance is stopped"}
+local SUCCEEDED_PHASES = {Succeeded = true}
 
 -- Synced=False reasons that need a person (bad or missing key, no credit, invalid spec).
 local NEEDS_A_PERSON = {
@@ -96,6 +98,11 @@ end
 
 if phase == "Failed" then
   return {status = "Degraded", message = phaseMessage("Failed", nonempty(status.message, ready.message, syncError))}
+end
+
+if SUCCEEDED_PHASES[phase] ~= nil then
+  -- Finished work: nothing more will happen, whatever the operator can still reach.
+  return {status = "Healthy", message = phaseMessage(phase, nonempty(status.message, ready.message))}
 end
 
 if SUSPENDED_PHASES[phase] ~= nil then

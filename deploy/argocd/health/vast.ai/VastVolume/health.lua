@@ -16,6 +16,7 @@
 --   Healthy      phase Available with condition Ready=True, for the current generation
 local READY_PHASE = "Available"
 local SUSPENDED_PHASES = {}
+local SUCCEEDED_PHASES = {}
 
 -- Synced=False reasons that need a person (bad or missing key, no credit, invalid spec).
 local NEEDS_A_PERSON = {
@@ -96,6 +97,11 @@ end
 
 if phase == "Failed" then
   return {status = "Degraded", message = phaseMessage("Failed", nonempty(status.message, ready.message, syncError))}
+end
+
+if SUCCEEDED_PHASES[phase] ~= nil then
+  -- Finished work: nothing more will happen, whatever the operator can still reach.
+  return {status = "Healthy", message = phaseMessage(phase, nonempty(status.message, ready.message))}
 end
 
 if SUSPENDED_PHASES[phase] ~= nil then
