@@ -31,7 +31,7 @@ from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import Reason
 from ..timefmt import iso
-from . import logtail
+from . import billing, logtail
 from .replacing import OnReplace, replace
 from .rules import forget_instance, retire
 
@@ -170,9 +170,11 @@ async def _end(ctx: InstanceCtx, inst: Instance, decision: Decision, why: str) -
     if action == "Stop":
         await ctx.account.client.stop_instance(inst.id)
         ctx.acted(inst.id)
+        billing.note_action(ctx, inst)
         msg = f"{why}; stopped it, its disk is kept (completion.action Stop)"
     else:
         await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+        billing.note_destroyed(ctx, inst)
         retire(s, inst.id)
         forget_instance(s)
         s.creating_since = None
@@ -190,11 +192,13 @@ async def _keep_finished(ctx: InstanceCtx, inst: Instance, job: JobStatus) -> fl
     s = ctx.w.s
     if completion_action(ctx.spec) == "Destroy":
         await ctx.account.client.destroy_instance(inst.id, missing_ok=True)
+        billing.note_destroyed(ctx, inst)
         retire(s, inst.id)
         forget_instance(s)
     elif inst.intended_status != "stopped":  # a listing newer than our stop: send it again
         await ctx.account.client.stop_instance(inst.id)
         ctx.acted(inst.id)
+        billing.note_action(ctx, inst)
     return _show(ctx, job)
 
 
