@@ -25,6 +25,7 @@ def test_there_are_examples_for_every_kind() -> None:
     for kind in ("VastInstance", "VastVolume", "VastEndpoint"):
         assert f"kind: {kind}" in text
     assert "type: interruptible" in text and "runtype: jupyter" in text and "sshKeys" in text
+    assert "restartPolicy: OnFailure" in text  # a job that finishes
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -44,7 +45,10 @@ def ready_phase(doc: dict[str, Any]) -> str:
     """The phase an object of an example settles in when everything went right."""
     kind = doc["kind"]
     if kind == "VastInstance":
-        return "Stopped" if (doc.get("spec") or {}).get("state") == "Stopped" else "Running"
+        spec = doc.get("spec") or {}
+        if spec.get("restartPolicy") in ("OnFailure", "Never"):
+            return "Succeeded"  # a job: it finishes
+        return "Stopped" if spec.get("state") == "Stopped" else "Running"
     return READY_PHASE[kind]
 
 
