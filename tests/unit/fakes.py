@@ -269,6 +269,34 @@ class FakeVast:
         self._call("label_instance", instance_id)
         self._set(instance_id, label=label)
 
+    async def change_bid(self, instance_id: int, price: float | None) -> None:
+        """The bid is the row's dph_total less storage; a bid at or above the row's min_bid wins
+        the GPUs back (an outbid instance loads again), as the simulator does."""
+        self._call("change_bid", (instance_id, price))
+        inst = self.instances[instance_id]
+        storage = (inst.storage_cost or 0.0) * (inst.disk_space or 0.0) / 720
+        bid = price if price is not None else (inst.min_bid or 0.0)
+        fields: dict[str, Any] = {"dph_total": round(bid + storage, 6)}
+        wins = inst.min_bid is None or bid >= inst.min_bid
+        if wins and inst.actual_status == "stopped" and inst.intended_status == "running":
+            fields["actual_status"] = "loading"
+        self._set(instance_id, **fields)
+
+    async def answer_price_increase(self, instance_id: int, *, accept: bool) -> None:
+        self._call("answer_price_increase", (instance_id, accept))
+        inst = self.instances[instance_id]
+        inc = inst.pending_price_increase
+        assert inc is not None, "no pending price increase"
+        if accept:
+            self._set(
+                instance_id,
+                dph_base=inc.dph_base,
+                dph_total=inc.dph_total,
+                pending_price_increase=None,
+            )
+        else:
+            self._set(instance_id, end_date=inc.effective_date, pending_price_increase=None)
+
     async def attach_ssh_key(self, instance_id: int, public_key: str) -> None:
         self._call("attach_ssh_key", instance_id)
         keys = self.ssh_keys.setdefault(instance_id, [])

@@ -169,7 +169,8 @@ class VastInstanceSpec(CRDModel):
     )
     placement: Placement = Field(
         default_factory=Placement,
-        description="Boot timeout and how many machines to try.",
+        description="Boot timeout, how many machines to try, and what to do when the host "
+        "goes offline, the instance is outbid or waits for its GPUs, or its contract ends.",
     )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",
@@ -369,6 +370,15 @@ class VastInstanceStatus(ManagedStatus):
     unreachable_since: str | None = Field(
         default=None,
         description="Since when the instance's host has reported offline or unknown (RFC 3339).",
+    )
+    gpu_wait_since: str | None = Field(
+        default=None,
+        description="Since when Vast has kept the instance stopped while it should run: "
+        "outbid, or waiting for its machine's GPUs (RFC 3339).",
+    )
+    contract_end: str | None = Field(
+        default=None,
+        description="When the host's contract for the instance ends (Vast's end_date, RFC 3339).",
     )
     rented_with: dict[str, str] | None = Field(
         default=None,

@@ -157,7 +157,7 @@ class VolumeMount(CRDModel):
 
 
 class Placement(CRDModel):
-    """How hard to try to get a working instance."""
+    """How hard to try to get a working instance, and what to do when the market takes it."""
 
     boot_timeout: str = Field(
         default="20m",
@@ -190,6 +190,45 @@ class Placement(CRDModel):
         "reason HostUnreachable.",
         pattern=DURATION_PATTERN,
         max_length=32,
+    )
+
+    on_outbid: Literal["Wait", "RaiseBid"] = Field(
+        default="Wait",
+        description="What to do when Vast stops an interruptible instance because a higher bid "
+        "won its GPUs (outbid). Wait: keep it (its disk stays, storage is billed) with Ready "
+        "False reason Outbid, and rent elsewhere after outbidTimeout. RaiseBid: raise the bid "
+        "(change bid) to the machine's minimum bid if bid plus storage stays within "
+        "maxPricePerHour (and the operator's cap); otherwise as Wait.",
+    )
+    outbid_timeout: str = Field(
+        default="10m",
+        description="How long an outbid interruptible instance is kept before it is destroyed, "
+        "with its disk, and rented again on another machine (e.g. 30m).",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+    )
+    scheduling_timeout: str = Field(
+        default="10m",
+        description="How long a started instance may wait for the GPUs of its machine "
+        "(Vast shows it stopped while it should run: Ready False reason Scheduling) before it "
+        "is destroyed, with its disk, and rented again on another machine.",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+    )
+    contract_end_warning: str = Field(
+        default="24h",
+        description="How long before the host's contract end (the instance's end_date) the "
+        "condition ContractExpiring turns True and a Warning event is emitted.",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+    )
+    on_contract_end: Literal["Replace", "Keep"] = Field(
+        default="Replace",
+        description="What happens when the host's contract ends (end_date passed; a rejected "
+        "price increase ends it too): Replace destroys the instance, with its disk, and rents "
+        "on another machine (while spec.state is Running); Keep leaves the stopped instance "
+        "and its disk for you to copy data off (Ready False reason ContractEnded; Vast may "
+        "delete it some time after the end).",
     )
 
 

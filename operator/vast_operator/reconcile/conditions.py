@@ -12,6 +12,7 @@ from typing import Any
 READY = "Ready"
 SYNCED = "Synced"
 UP_TO_DATE = "UpToDate"  # whether the running instance was rented with the current spec
+CONTRACT_EXPIRING = "ContractExpiring"  # the host's contract ends within contractEndWarning
 
 
 class Reason(StrEnum):
@@ -51,6 +52,12 @@ class Reason(StrEnum):
     INSTANCE_LOST = "InstanceLost"
     HOST_UNREACHABLE = "HostUnreachable"  # offline/unknown, within spec.placement.offlineGrace
     NOT_RENTED = "NotRented"
+    OUTBID = "Outbid"  # an interruptible stopped by a higher bid, within outbidTimeout
+    SCHEDULING = "Scheduling"  # stopped while it should run: waits for its machine's GPUs
+    BID_RAISED = "BidRaised"  # onOutbid RaiseBid raised the bid to the machine's minimum
+    CONTRACT_ENDING = "EndDateNear"  # ContractExpiring=True
+    CONTRACT_VALID = "EndDateFar"  # ContractExpiring=False
+    CONTRACT_ENDED = "ContractEnded"  # end_date passed; onContractEnd Keep keeps it stopped
     APPLIED = "Applied"
     WAITS_FOR_NEXT_RENTAL = "WaitsForNextRental"
     RECREATING = "Recreating"
@@ -87,6 +94,7 @@ STUCK = frozenset(
         Reason.INVALID_SPEC,
         Reason.SEARCH_QUOTA_EXCEEDED,
         Reason.CREDIT_LOW,
+        Reason.CONTRACT_ENDED,
     }
 )
 

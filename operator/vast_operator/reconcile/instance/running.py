@@ -13,6 +13,7 @@ from ..placement import HOURS_PER_MONTH
 from ..timefmt import iso, parse_iso
 from . import billing
 from .jobs import follow_job
+from .market import watch_market
 from .replacing import OnReplace, replace, wait_for_unreachable_host
 from .rules import (
     failure_reason,
@@ -71,6 +72,9 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
     unreachable = await wait_for_unreachable_host(ctx, inst, on_replace)
     if unreachable is not None:
         return unreachable
+    market = await watch_market(ctx, inst, on_replace)  # outbid, scheduling, contract, price
+    if market is not None:
+        return market
 
     boot_timeout = max(
         parse_duration(spec.placement.boot_timeout).total_seconds(), ctx.tuning.min_boot_timeout

@@ -129,6 +129,21 @@ class InstancesAPI(Transport):
             body={"client_id": "me", "price": price},
         )
 
+    async def answer_price_increase(self, instance_id: int, *, accept: bool) -> None:
+        """Accept or reject the host's pending price increase of an instance.
+
+        UNCONFIRMED route and body (`PUT /api/v0/instances/price_increase/{id}/` with
+        `{"accept": bool}`): Vast documents neither; this is the simulator's model
+        (docs/simulator.md). Rejecting ends the contract when the increase would apply.
+        """
+        await self._request(
+            "PUT",
+            "/api/v0/instances/price_increase/{id}/",
+            _Mode.SAFE,
+            ids={"id": instance_id},
+            body={"accept": accept},
+        )
+
     # --- ssh keys -----------------------------------------------------------------------------
 
     async def attach_ssh_key(self, instance_id: int, public_key: str) -> None:

@@ -34,7 +34,13 @@ from .endpoints import (
     WorkergroupRequest,
 )
 from .env import PortSpec, VolumeMount, build_env
-from .instances import Instance, InstanceSshKey, PortBinding, parse_ssh_keys
+from .instances import (
+    Instance,
+    InstanceSshKey,
+    PendingPriceIncrease,
+    PortBinding,
+    parse_ssh_keys,
+)
 from .offers import (
     CreateInstanceRequest,
     CreateInstanceResult,
@@ -61,6 +67,7 @@ __all__ = [
     "OptPort",
     "OptSecret",
     "OptStr",
+    "PendingPriceIncrease",
     "PortBinding",
     "PortSpec",
     "Runtype",

@@ -19,7 +19,7 @@ from .base import (
     VastModel,
 )
 
-__all__ = ["Instance", "InstanceSshKey", "PortBinding", "parse_ssh_keys"]
+__all__ = ["Instance", "InstanceSshKey", "PendingPriceIncrease", "PortBinding", "parse_ssh_keys"]
 
 
 class PortBinding(VastModel):
@@ -45,6 +45,21 @@ def _pairs_to_list(value: Any) -> Any:
             if isinstance(item, list | tuple) and len(item) == 2
         ]
     return None
+
+
+class PendingPriceIncrease(VastModel):
+    """A price increase the host announced for a running contract.
+
+    UNCONFIRMED: Vast's renter console lets a renter accept or reject a host's price increase,
+    but neither its published OpenAPI documents nor the vastai CLI (1.9.1) name the field or
+    the route. The shape is the simulator's strictest plausible model (docs/simulator.md): the
+    new GPU price (`dph_base`), the new total (`dph_total`, storage included) and when it
+    applies unless rejected (`effective_date`, epoch seconds).
+    """
+
+    dph_base: OptFloat = None
+    dph_total: OptFloat = None
+    effective_date: OptFloat = None
 
 
 GONE_STATES = frozenset({"unloaded", "destroyed", "deleted"})
@@ -101,6 +116,7 @@ class Instance(VastModel):
     # Seconds since start_date when the row was made (UNCONFIRMED): with start_date, Vast's
     # clock at listing time, which billing uses to place what it sees on Vast's time.
     client_run_time: OptFloat = None
+    pending_price_increase: Annotated[PendingPriceIncrease | None, Lenient] = None
     volume_info: Annotated[list[dict[str, Any]] | None, Lenient] = None
 
     @property
