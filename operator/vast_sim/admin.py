@@ -25,6 +25,11 @@ POST   /_sim/instances/{id}/exit         {"code": 0} its running container exits
 POST   /_sim/machines/{id}/never_boot    {"enabled": true}
 POST   /_sim/machines/{id}/oci_error     {"enabled": true}
 POST   /_sim/machines/{id}/listed        {"enabled": false} takes the machine off the market
+POST   /_sim/machines/{id}/outbid        {"price": x|null} a competing bid, $/h per GPU
+POST   /_sim/machines/{id}/end_date      {"end_date": epoch} or {"in_seconds": s}: contracts end
+POST   /_sim/machines/{id}/price         {"dph_per_gpu": x, "notice_seconds": s}: a host price
+                                         increase, pending on on-demand contracts (all three:
+                                         admin_market.py, market_events.py)
 POST   /_sim/clock                       {"advance": seconds} moves simulated time forward
 POST   /_sim/save                        write --state-file now
 GET    /_sim/results/{token}             result_url target of logs/execute (plain text)
@@ -41,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from vast_sim import admin_market
 from vast_sim.admin_config import get_config, set_config
 from vast_sim.app import Sim
 from vast_sim.errors import VastError
@@ -294,6 +300,9 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
     ("/_sim/instances/{id}/status", "POST", set_status),
     ("/_sim/instances/{id}/destroy", "POST", destroy),
     ("/_sim/instances/{id}/exit", "POST", exit_now),
+    ("/_sim/machines/{id}/outbid", "POST", admin_market.outbid),
+    ("/_sim/machines/{id}/end_date", "POST", admin_market.end_date),
+    ("/_sim/machines/{id}/price", "POST", admin_market.price),
     ("/_sim/machines/{id}/{flag}", "POST", machine_flag),
     ("/_sim/clock", "POST", clock),
     ("/_sim/save", "POST", save),

@@ -188,6 +188,29 @@ class SimAdmin:
     def set_listed(self, machine_id: int, listed: bool) -> None:
         self._request("POST", f"machines/{machine_id}/listed", {"enabled": listed})
 
+    def outbid(self, machine_id: int, price_per_gpu: float | None) -> dict[str, Any]:
+        """A competing bid on the machine ($/h per GPU; None: the competitor leaves)."""
+        result: dict[str, Any] = self._request(
+            "POST", f"machines/{machine_id}/outbid", {"price": price_per_gpu}
+        )
+        return result
+
+    def set_end_date(
+        self, machine_id: int, *, end_date: float | None = None, in_seconds: float | None = None
+    ) -> float:
+        """Move the host's end date of a machine; returns the previous one."""
+        body = {"end_date": end_date} if end_date is not None else {"in_seconds": in_seconds}
+        result = self._request("POST", f"machines/{machine_id}/end_date", body)
+        return float(result["previous"])
+
+    def raise_price(
+        self, machine_id: int, dph_per_gpu: float, notice_seconds: float = 3600
+    ) -> dict[str, Any]:
+        """The host's new GPU price; dearer on-demand contracts get a pending increase."""
+        body = {"dph_per_gpu": dph_per_gpu, "notice_seconds": notice_seconds}
+        result: dict[str, Any] = self._request("POST", f"machines/{machine_id}/price", body)
+        return result
+
     def advance_clock(self, seconds: float) -> float:
         """Move simulated time forward (boot timers, durations); returns the new now."""
         return float(self._request("POST", "clock", {"advance": seconds})["now"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vast_sim import lifecycle
+from vast_sim import lifecycle, market_events
 from vast_sim.models import Instance, JSONDict, Machine, Volume
 from vast_sim.offer_rows import storage_hourly
 
@@ -201,6 +201,7 @@ def _price_fields(inst: Instance, machine: Machine, offer: JSONDict) -> JSONDict
         "reliability2": hw["reliability"],
         "search": price_obj,
         "instance": dict(price_obj),
+        "pending_price_increase": market_events.pending_row(inst),
     }
 
 
@@ -208,9 +209,9 @@ def _time_fields(inst: Instance, machine: Machine, now: float, running: bool) ->
     uptime = (now - inst.running_since) / 60.0 if running and inst.running_since else None
     return {
         "start_date": inst.start_date,
-        "end_date": machine.end_date,
+        "end_date": market_events.end_date(inst, machine),
         "uptime_mins": round(uptime, 3) if uptime is not None else None,
-        "duration": max(0.0, machine.end_date - now),
+        "duration": max(0.0, market_events.end_date(inst, machine) - now),
         "client_run_time": round(now - inst.start_date, 3),
         "host_run_time": round(now - inst.start_date, 3),
         "time_remaining": "",
@@ -290,7 +291,7 @@ def instance_columns(inst: Instance, machine: Machine) -> JSONDict:
         "template_id": inst.template_id,
         "template_hash_id": inst.template_hash_id,
         "start_date": inst.start_date,
-        "end_date": machine.end_date,
+        "end_date": market_events.end_date(inst, machine),
         "disk_space": inst.disk,
         "geolocation": hw["geolocation"],
         "ssh_host": ssh_host,

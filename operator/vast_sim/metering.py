@@ -35,6 +35,8 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "PUT /api/v0/instances/reboot/{id}/": 1.0,
     "PUT /api/v0/instances/recycle/{id}/": 1.0,
     "PUT /api/v0/instances/bid_price/{id}/": 5.5,
+    # UNCONFIRMED route (market_events.py); paced like a bid change.
+    "PUT /api/v0/instances/price_increase/{id}/": 5.5,
     "PUT /api/v0/instances/command/{id}/": 1.5,
     "POST /api/v0/ssh/": 1.0,
     "PUT /api/v0/ssh/{id}/": 1.0,

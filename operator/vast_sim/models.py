@@ -68,6 +68,8 @@ class Machine:
     listed: bool = True
     never_boot: bool = False
     oci_error: bool = False
+    # A competing bid, $/h per GPU (admin route): raises the minimum bid (market_events.py).
+    competing_bid_per_gpu: float | None = None
 
 
 @dataclass
@@ -118,6 +120,10 @@ class Instance:
     exit_at: float | None = None
     exit_code: int | None = None
     log_lines: list[str] = field(default_factory=list)
+    # The market (market_events.py): a contract end earlier than the machine's (a rejected
+    # price increase), and the host's pending price increase {"dph_base", "effective_date"}.
+    contract_end: float | None = None
+    pending_price: JSONDict | None = None
 
 
 @dataclass

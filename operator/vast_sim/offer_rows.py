@@ -16,6 +16,8 @@ def offer_static(machine: Machine, size: int, offer_id: int) -> JSONDict:
     hw = machine.hw
     frac = size / machine.total_gpus
     dph_base = round(machine.dph_per_gpu * size, 6)
+    # A competing bid (market_events.py) raises what a bid must reach.
+    min_bid_per_gpu = max(machine.min_bid_per_gpu, machine.competing_bid_per_gpu or 0.0)
     disk_space = round(machine.disk_space * frac, 1)
     total_flops = round(hw["tflops_per_gpu"] * size, 3)
     dlperf = round(hw["dlperf_per_gpu"] * size * (0.9 + 0.1 * hw["reliability"]), 4)
@@ -72,7 +74,7 @@ def offer_static(machine: Machine, size: int, offer_id: int) -> JSONDict:
         "geolocode": hw["geolocode"],
         "hostname": hw["hostname"],
         "dph_base": dph_base,
-        "min_bid": round(machine.min_bid_per_gpu * size, 6),
+        "min_bid": round(min_bid_per_gpu * size, 6),
         "storage_cost": machine.storage_cost,
         "vram_costperhour": round(dph_base / (hw["gpu_ram"] * size / 1024), 6),
         "credit_discount_max": hw["credit_discount_max"],

@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -160,6 +161,8 @@ REQUEST_DEVIATIONS: dict[str, RequestDeviation] = {
 # Routes the client calls that no document describes, and where they come from.
 UNDOCUMENTED_CLIENT_ROUTES = {
     "GET /api/v0/endptjobs/{id}/": "the serverless client's fetch_endpoint (vastai 1.9.1 CLI)",
+    "PUT /api/v0/instances/price_increase/{id}/": "UNCONFIRMED: the simulator's model of "
+    "accepting or rejecting a host's price increase (docs/simulator.md)",
 }
 
 # Routes whose trailing slash the client (following the CLI) spells unlike the document. The
@@ -213,11 +216,11 @@ async def sent() -> list[Sent]:
     limiter = RateLimiter(scale=0, requests_per_second=None)
     client = VastClient("http://vast.test", KEY, http=http, limiter=limiter, max_retries=0)
     async with http:
-        await drive(client)
+        await drive(client, app.state.sim.world)
     return recorded
 
 
-async def drive(c: VastClient) -> None:
+async def drive(c: VastClient, world: Any) -> None:
     """Every public call of the client, in an order where each one has something to act on."""
     offers = await c.search_offers(OfferQuery().where("num_gpus", "eq", 1).with_limit(3))
     made = await c.create_instance(offers[0].id, CreateInstanceRequest(image="img", label="c"))
@@ -232,6 +235,8 @@ async def drive(c: VastClient) -> None:
     await c.start_instance(inst)
     await c.reboot_instance(inst)
     await c.change_bid(bid.new_contract, 0.6)
+    world.raise_price(offers[0].machine_id, 50.0, notice_seconds=600)  # the host asks for more
+    await c.answer_price_increase(inst, accept=False)
     await c.attach_ssh_key(inst, SSH)
     keys = await c.list_instance_ssh_keys(inst)
     await c.detach_ssh_key(inst, keys[0].id)

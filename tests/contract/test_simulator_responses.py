@@ -54,6 +54,8 @@ UNDOCUMENTED_ROUTES = {
     "GET /api/v0/workergroups/{id}/": "mirror of GET /endptjobs/{id}/ for workergroups (sim)",
     "GET /api/v0/gpu_names/unique/": "CLI _get_gpu_names, no auth (vastai 1.9.1 CLI)",
     "GET /api/v0/gpu_types/": "CLI _get_gpu_types, no auth (vastai 1.9.1 CLI)",
+    "PUT /api/v0/instances/price_increase/{id}/": "UNCONFIRMED model of a renter's answer to "
+    "a host's price increase (vast_sim/market_events.py)",
 }
 
 # Answers on a documented route with a status its document does not list, and why. The first
@@ -270,6 +272,8 @@ async def tour(a: httpx.AsyncClient, b: httpx.AsyncClient, nokey: httpx.AsyncCli
     await a.put("/api/v0/instances/recycle/12/", json={})
     await a.put(f"/api/v0/instances/bid_price/{inst}/", json={"client_id": "me", "price": 1})
     await a.put("/api/v0/instances/bid_price/12/", json={"client_id": "me", "price": 1})
+    await a.put(f"/api/v0/instances/price_increase/{inst}/", json={"accept": True})
+    await a.put("/api/v0/instances/price_increase/12/", json={"accept": True})
     await a.put(f"/api/v0/instances/request_logs/{inst}/", json={"tail": "10"})
     await a.put("/api/v0/instances/request_logs/12/", json={})
     await a.put(f"/api/v0/instances/command/{inst}/", json={"command": "ls"})

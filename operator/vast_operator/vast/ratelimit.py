@@ -71,6 +71,8 @@ DEFAULT_ROUTE_LIMITS: Mapping[str, RouteLimit] = {
     "PUT /api/v0/instances/reboot/{id}/": RouteLimit(1.0),
     "PUT /api/v0/instances/recycle/{id}/": RouteLimit(1.0),
     "PUT /api/v0/instances/bid_price/{id}/": RouteLimit(5.5),
+    # UNCONFIRMED route (the simulator's price-increase answer); paced like a bid change.
+    "PUT /api/v0/instances/price_increase/{id}/": RouteLimit(5.5),
     "PUT /api/v0/instances/command/{id}/": RouteLimit(1.5),
     "POST /api/v0/instances/{id}/ssh/": RouteLimit(1.0),
     "DELETE /api/v0/instances/{id}/ssh/{key_id}/": RouteLimit(2.0),

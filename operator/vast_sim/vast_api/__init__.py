@@ -23,6 +23,7 @@ from vast_sim.vast_api.account import (
     update_secret,
 )
 from vast_sim.vast_api.instances import (
+    answer_price_increase,
     bulk_destroy,
     bulk_manage,
     change_bid,
@@ -97,6 +98,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         r(f"{v0}/instances/reboot/{{id}}/", "PUT", reboot_instance, "instance"),
         r(f"{v0}/instances/recycle/{{id}}/", "PUT", recycle_instance, "instance"),
         r(f"{v0}/instances/bid_price/{{id}}/", "PUT", change_bid),
+        r(f"{v0}/instances/price_increase/{{id}}/", "PUT", answer_price_increase),
         r(f"{v0}/instances/request_logs/{{id}}/", "PUT", request_logs, "instance"),
         r(f"{v0}/instances/command/{{id}}/", "PUT", execute),
         r(f"{v0}/instances/{{id}}/ssh/", "POST", attach_ssh),

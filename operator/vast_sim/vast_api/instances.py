@@ -90,6 +90,13 @@ async def change_bid(call: Call) -> Response:
     return ok(call.world.change_bid(inst_id, body.get("price"), call.user))
 
 
+async def answer_price_increase(call: Call) -> Response:
+    """UNCONFIRMED route (vast_sim/market_events.py): accept or reject a price increase."""
+    body = await json_body(call.request)
+    inst_id = path_int(call, what="instance id")
+    return ok(call.world.answer_price_increase(inst_id, body, call.user))
+
+
 async def request_logs(call: Call) -> Response:
     body = await json_body(call.request)
     token = call.world.request_logs(path_int(call, what="instance id"), body, call.user)

@@ -7,7 +7,7 @@ Operations raise `VastError` with the status and body the real API answers with.
 
 The records and their bookkeeping live in `WorldState` (state.py); each API area is a mixin
 over it in its own module (offers, instances, instance_list, management, ssh_keys, volumes,
-endpoints, templates, account, logs, admin), and `World` composes them.
+endpoints, templates, account, logs, market, admin), and `World` composes them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from vast_sim.world.instance_list import InstanceListMixin
 from vast_sim.world.instances import InstanceLifecycleMixin
 from vast_sim.world.logs import LogsMixin
 from vast_sim.world.management import InstanceManagementMixin
+from vast_sim.world.market import MarketMixin
 from vast_sim.world.offers import OffersMixin
 from vast_sim.world.ssh_keys import SshKeysMixin
 from vast_sim.world.state import STATE_FORMAT, WorldState
@@ -39,6 +40,7 @@ class World(
     TemplatesMixin,
     AccountMixin,
     LogsMixin,
+    MarketMixin,
     AdminMixin,
 ):
     """Everything the simulated Vast account and market contain, with every API operation."""

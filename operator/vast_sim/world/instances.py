@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from vast_sim import lifecycle
+from vast_sim import lifecycle, market_events
 from vast_sim.errors import vast_error
 from vast_sim.models import PRIMARY_USER_ID, Instance, JSONDict, Machine
 from vast_sim.offer_rows import storage_hourly
@@ -162,6 +162,9 @@ class InstanceLifecycleMixin(WorldState):
                 inst_id, vast_error(400, "invalid_id", "Invalid instance id."), owner
             )
             machine = self.machines[inst.machine_id]
+            if market_events.start_refused(inst, machine, self.now()):
+                self._mark(inst)
+                return {"success": True}
             if not inst.gpus_held:
                 if machine.free_gpus < inst.num_gpus:
                     lifecycle.begin_scheduling(inst, self.now(), self.config.boot_seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vast_sim import lifecycle
+from vast_sim import lifecycle, market_events
 from vast_sim.errors import VastError, vast_error
 from vast_sim.models import PRIMARY_USER_ID, JSONDict
 from vast_sim.world.params import int_id
@@ -39,7 +39,8 @@ class InstanceManagementMixin(WorldState):
             if state is not None:
                 machine = self.machines[inst.machine_id]
                 if state == "running":
-                    lifecycle.start(inst, machine, self.now(), self.config.boot_seconds)
+                    if not market_events.start_refused(inst, machine, self.now()):
+                        lifecycle.start(inst, machine, self.now(), self.config.boot_seconds)
                 elif state == "stopped":
                     lifecycle.stop(inst, machine, self.now())
                 else:
@@ -85,5 +86,6 @@ class InstanceManagementMixin(WorldState):
                 if new_price < 0.001:
                     raise vast_error(400, "invalid_args", "Please set a bid price >= 0.001.")
             inst.bid_price = round(new_price, 6)
+            market_events.follow_bid(inst, machine, self.now(), self.config.boot_seconds)
             self._mark(inst)  # a new price starts a new billing segment
             return {"success": True}

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from vast_sim import billing, instance_view, lifecycle
+from vast_sim import billing, instance_view, lifecycle, market_events
 from vast_sim.catalog import SEED_TEMPLATES
 from vast_sim.config import AccountSpec, SimConfig
 from vast_sim.errors import VastError, vast_error
@@ -164,6 +164,7 @@ class WorldState:
         return offer_static(machine, size, 0)
 
     def _refresh(self, inst: Instance) -> None:
+        self._market_tick(inst)
         if lifecycle.is_transient(inst):
             machine = self.machines[inst.machine_id]
             if inst.phase == "scheduling":
@@ -192,7 +193,18 @@ class WorldState:
         self._transient.discard(inst.id)
         self._touch()
 
+    def _market_tick(self, inst: Instance) -> None:
+        """Price increases and contract ends due by now (market_events.tick)."""
+        machine = self.machines[inst.machine_id]
+        changed, gone = market_events.tick(inst, machine, self.now(), self.ledger)
+        if gone:
+            self._remove(inst)
+        elif changed:
+            self._mark(inst)
+
     def _refresh_transient(self) -> None:
+        for each in list(self.instances.values()):
+            self._market_tick(each)
         for inst_id in sorted(self._transient):
             inst = self.instances.get(inst_id)
             if inst is None:
