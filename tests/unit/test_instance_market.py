@@ -261,3 +261,18 @@ async def test_a_price_increase_above_the_cap_is_rejected_and_the_rental_replace
     h.vast._set(instance_id, actual_status="stopped", intended_status="stopped")
     await passes(h, 1, advance=600)
     assert h.vast.args("destroy_instance") == [instance_id]
+
+
+async def test_a_price_increase_is_answered_once_even_while_vast_still_shows_it(
+    h: Harness,
+) -> None:
+    h.add(obj(spec=instance_spec()))
+    instance_id = await rent_and_run(h, **STORAGE)
+    inc = PendingPriceIncrease(dph_base=1.5, dph_total=1.51, effective_date=h.clock() + 600)
+    h.vast._set(instance_id, pending_price_increase=inc)
+    await passes(h)
+    assert h.status()["priceIncreaseAnswer"].endswith(": rejected")
+    h.vast._set(instance_id, pending_price_increase=inc)  # a listing that still shows it
+    await passes(h, 3)
+    assert h.vast.count("answer_price_increase") == 1
+    assert h.events.reasons().count("PriceIncreaseRejected") == 1

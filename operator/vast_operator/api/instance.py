@@ -380,6 +380,12 @@ class VastInstanceStatus(ManagedStatus):
         default=None,
         description="When the host's contract for the instance ends (Vast's end_date, RFC 3339).",
     )
+    price_increase_answer: str | None = Field(
+        default=None,
+        description="The last host price increase the operator answered: instance id, new "
+        "$/h, effective date and accepted or rejected (it is answered once).",
+        max_length=256,
+    )
     rented_with: dict[str, str] | None = Field(
         default=None,
         description="A short hash of each rent-time spec field as it was when the instance was "

@@ -57,9 +57,14 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
         return
     cap = price_cap(ctx.spec, ctx.tuning.global_price_cap)
     accept = accepts_increase(inst, cap)
+    total = increase_total(inst)
+    key = f"{inst.id} ${total} at {inc.effective_date}"
+    if (ctx.w.s.price_increase_answer or "").startswith(key + ":"):
+        return  # answered already: Vast's row may show it until it applies
     await ctx.account.client.answer_price_increase(inst.id, accept=accept)
     ctx.acted(inst.id)  # the next pass reads a listing that shows the answer
-    total = increase_total(inst)
+    ctx.w.s.price_increase_answer = f"{key}: {'accepted' if accept else 'rejected'}"
+    await ctx.w.flush()  # answered once, also across a restart
     new = "an unknown price" if total is None else f"${total:.4f}/h"
     old = "" if inst.dph_total is None else f" from ${inst.dph_total:.4f}/h"
     limit = "no price cap" if cap is None else f"the cap ${cap:.4f}/h"
