@@ -32,6 +32,7 @@ class Settings:
     allow_adoption: bool = False
     min_boot_timeout: float = 60.0
     credit_horizon: float = 3600.0
+    credit_interval: float = 60.0
     cluster_id: str | None = None
     sweep_orphans: bool = False
     watch_secrets: bool = True
@@ -124,6 +125,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "this long (0 turns the check off; running instances are never touched)",
     )
     parser.add_argument(
+        "--credit-interval",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_CREDIT_INTERVAL", "60")),
+        help="seconds between reads of each account's credit (GET /api/v0/users/current)",
+    )
+    parser.add_argument(
         "--cluster-id",
         default=env.get("VAST_OPERATOR_CLUSTER_ID") or None,
         help="name of this cluster, put in instance labels (k8s-vast-operator:<uid>@<id>) so "
@@ -181,6 +188,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allow_adoption=args.allow_adoption,
         min_boot_timeout=args.min_boot_timeout,
         credit_horizon=args.credit_horizon,
+        credit_interval=args.credit_interval,
         cluster_id=args.cluster_id,
         sweep_orphans=args.sweep_orphans,
         watch_secrets=args.watch_secrets,

@@ -59,6 +59,7 @@ class OperatorContext:
             timeout=settings.vast_timeout,
             backoff_base=settings.backoff_base,
             on_credit=lambda fp, value: self.metrics.account_credit.labels(account=fp).set(value),
+            credit_interval=settings.credit_interval,
         )
         self.tuning = tuning or Tuning(
             poll_interval=settings.poll_interval,

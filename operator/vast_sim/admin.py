@@ -14,7 +14,7 @@ GET    /_sim/config   POST /_sim/config  boot_seconds, strict, relax, features,
                                          timeout_seconds (admin_config.py)
 GET    /_sim/accounts POST /_sim/accounts  list / create accounts ({"api_key", "credit"})
 POST   /_sim/accounts/{user_id}          {"credit": ...} sets the balance as of now
-GET    /_sim/bill[?user_id=N]            the simulator's own bill: every instance's and volume's
+GET    /_sim/bill[?user_id=N][&at=T]     the simulator's own bill: every instance's and volume's
                                          charge (segments, amount), totals per account and per
                                          label, the balances (vast_sim/billing.py)
 GET    /_sim/faults   POST /_sim/faults  DELETE /_sim/faults
@@ -153,8 +153,9 @@ async def update_account(sim: Sim, request: Request) -> Response:
 
 
 async def bill(sim: Sim, request: Request) -> Response:
-    user_id = request.query_params.get("user_id")
-    return JSONResponse(sim.world.bill(None if user_id is None else _int(user_id)))
+    user_id, at = request.query_params.get("user_id"), request.query_params.get("at")
+    owner = None if user_id is None else _int(user_id)
+    return JSONResponse(sim.world.bill(owner, None if at is None else float(at)))
 
 
 # --- faults ---------------------------------------------------------------------------------------

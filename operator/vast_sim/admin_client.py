@@ -135,10 +135,12 @@ class SimAdmin:
         ]
         return account
 
-    def bill(self, user_id: int | None = None) -> dict[str, Any]:
-        """The simulator's own bill: {"now", "charges": [...], "by_account", "by_label",
-        "credit"} (amounts are decimal strings, see vast_sim/billing.py)."""
-        path = "bill" if user_id is None else f"bill?user_id={user_id}"
+    def bill(self, user_id: int | None = None, at: float | None = None) -> dict[str, Any]:
+        """The simulator's own bill: {"now", "at", "charges": [...], "by_account", "by_label",
+        "credit"} (amounts are decimal strings as of `at`, default now; vast_sim/billing.py)."""
+        query = [f"user_id={user_id}"] if user_id is not None else []
+        query += [f"at={at!r}"] if at is not None else []
+        path = "bill" + ("?" + "&".join(query) if query else "")
         result: dict[str, Any] = self._request("GET", path)
         return result
 

@@ -156,22 +156,31 @@ class Ledger:
                 charge.settled_micro = amount
         return Decimal(due) * MICRO
 
-    def view(self, now: float, owner: int | None = None) -> JSONDict:
+    def view(self, now: float, owner: int | None = None, at: float | None = None) -> JSONDict:
         """The bill as the admin route shows it: every charge, and totals per account and per
-        label (the operator labels an instance with its object's UID)."""
+        label (the operator labels an instance with its object's UID). With `at` (not after
+        `now`), the amounts as of then; a charge whose current rate began after `at` is
+        reported as of its last change (`as_of`)."""
         rows: list[JSONDict] = []
         by_owner: dict[int, int] = {}
         by_label: dict[str, int] = {}
         for charge in sorted(self.charges.values(), key=lambda c: (c.start, c.source)):
             if owner is not None and charge.owner != owner:
                 continue
-            amount = charge.amount_micro(now)
+            when = now if at is None else min(at, now)
+            if charge.end is not None:
+                when = min(when, charge.end)
+            if charge.since is not None:
+                when = max(when, charge.since)
+            amount = charge.amount_micro(when)
             by_owner[charge.owner] = by_owner.get(charge.owner, 0) + amount
             if charge.label:
                 by_label[charge.label] = by_label.get(charge.label, 0) + amount
-            rows.append({**to_dict(charge), "amount": dollars(amount), "open": _open(charge)})
+            row = {**to_dict(charge), "amount": dollars(amount), "as_of": when}
+            rows.append({**row, "open": _open(charge)})
         return {
             "now": now,
+            "at": now if at is None else min(at, now),
             "charges": rows,
             "by_account": {str(k): dollars(v) for k, v in by_owner.items()},
             "by_label": {k: dollars(v) for k, v in by_label.items()},

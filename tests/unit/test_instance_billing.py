@@ -150,8 +150,10 @@ async def test_a_stop_is_billed_from_when_it_was_sent_not_from_when_it_was_seen(
     await h.reconcile()
     s = status(h)
     (rental,) = s.rentals or []
-    assert Decimal(rental.cost) == segment_cost(GPU + DISK, stopped_at - rented)
-    assert rental.gpu_per_hour == 0.0 and parse_iso(rental.since) == stopped_at
+    since = parse_iso(rental.since)
+    assert since is not None and abs(since - stopped_at) < 1e-3  # not ten minutes later
+    assert Decimal(rental.cost) == segment_cost(GPU + DISK, since - rented)
+    assert rental.gpu_per_hour == 0.0
     assert s.accrued_cost == float(total(s, h.clock()).quantize(Decimal("0.01")))
 
 

@@ -38,6 +38,7 @@ class Rental(StatusModel):
     )
     acted_at: str | None = Field(
         default=None,
-        description="When the operator last stopped or started it, on Vast's clock: the next "
-        "change it observes is billed from then rather than from when it was seen.",
+        description="When the operator last stopped or started it, on the operator's clock "
+        "(RFC 3339): the next change it observes is billed from then (moved onto Vast's clock) "
+        "rather than from when it was seen.",
     )

@@ -94,12 +94,12 @@ class AccountMixin(WorldState):
             self._settle(owner).credit = float(credit)
             self._touch()
 
-    def bill(self, owner: int | None = None) -> JSONDict:
+    def bill(self, owner: int | None = None, at: float | None = None) -> JSONDict:
         """The simulator's own bill (`GET /_sim/bill`): every charge and the balances."""
         with self.lock:
             for uid in self.accounts:
                 self._settle(uid)
-            view = self.ledger.view(self.now(), owner)
+            view = self.ledger.view(self.now(), owner, at)
             view["credit"] = {
                 str(a.user_id): a.credit
                 for a in self.accounts.values()

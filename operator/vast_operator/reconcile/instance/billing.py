@@ -122,16 +122,18 @@ def ended(s: VastInstanceStatus, instance_id: int, at: float) -> None:
 
 
 def acted(s: VastInstanceStatus, instance_id: int, at: float) -> None:
-    """The operator sent a stop or start at `at`: the change it causes is billed from then."""
+    """The operator sent a stop or start at `at` (its own clock): the change it causes is
+    billed from then, once a listing tells where that is on Vast's clock."""
     s.rentals = [
         r.model_copy(update={"acted_at": iso(at)}) if r.instance_id == instance_id else r
         for r in s.rentals or []
     ] or None
 
 
-def observe(s: VastInstanceStatus, inst: Instance, at: float) -> None:
+def observe(s: VastInstanceStatus, inst: Instance, at: float, offset: float = 0.0) -> None:
     """Record what one observation of the object's instance (at `at`, Vast clock) means for
-    the bill: a new rental, or a new segment when its rate changed."""
+    the bill: a new rental, or a new segment when its rate changed. `offset` is Vast's clock
+    minus ours, as this observation measured it (for `actedAt`, which is on ours)."""
     priced = rates(inst)
     for other in s.rentals or []:
         if other.instance_id != inst.id and other.end is None:
@@ -152,6 +154,7 @@ def observe(s: VastInstanceStatus, inst: Instance, at: float) -> None:
     if rental.end is not None:
         return
     acted_at = parse_iso(rental.acted_at)
+    acted_at = acted_at + offset if acted_at is not None else None
     if (rental.gpu_per_hour, rental.disk_per_hour) != wanted:
         when = acted_at if acted_at is not None and acted_at <= at else at
         closed = _close(rental, when)
@@ -195,13 +198,14 @@ def vast_now(ctx: InstanceCtx, inst: Instance) -> float:
 def follow(ctx: InstanceCtx, inst: Instance) -> None:
     """An observation of the object's instance: bill it and show the total."""
     at = vast_now(ctx, inst)
-    observe(ctx.w.s, inst, at)
+    observe(ctx.w.s, inst, at, offset=at - ctx.clock())
     show(ctx.w.s, at)
 
 
 def note_action(ctx: InstanceCtx, inst: Instance) -> None:
-    """A stop or start was just sent for `inst`."""
-    acted(ctx.w.s, inst.id, vast_now(ctx, inst))
+    """A stop or start was just sent for `inst`. Kept on our clock: the listing before the
+    call may predate a jump of Vast's clock (the simulator's), the one after it cannot."""
+    acted(ctx.w.s, inst.id, ctx.clock())
 
 
 def note_destroyed(ctx: InstanceCtx, inst: Instance) -> None:
