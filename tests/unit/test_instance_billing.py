@@ -13,6 +13,7 @@ from vast_operator.api.instance import VastInstanceStatus
 from vast_operator.api.rental import MAX_RENTALS
 from vast_operator.reconcile.instance import InstanceAdapter
 from vast_operator.reconcile.instance.billing import (
+    acted,
     ended,
     observe,
     rates,
@@ -62,6 +63,19 @@ def test_running_pays_gpu_and_disk_stopped_pays_disk_only_and_the_sum_is_exact()
     assert show(s, at) == expected
     assert s.accrued_cost == float(expected.quantize(Decimal("0.01")))
     assert parse_iso(s.accrued_cost_at) == at
+
+
+def test_a_stop_sent_on_our_clock_is_placed_on_vasts_by_the_next_listing() -> None:
+    s = VastInstanceStatus()
+    observe(s, row(), T0)
+    local = 1_000.0  # our clock, far from Vast's (as after a jump of the simulated clock)
+    acted(s, 7, local)
+    # The next listing, 5 s after the call on both clocks, shows the stop.
+    seen = T0 + 3600 + 5
+    observe(s, row(cur="stopped"), seen, offset=seen - (local + 5))
+    (rental,) = s.rentals or []
+    assert Decimal(rental.cost) == segment_cost(GPU + DISK, 3600)
+    assert parse_iso(rental.since) == T0 + 3600 and rental.acted_at is None
 
 
 def test_a_replaced_rental_keeps_its_cost_and_the_next_one_adds_to_it() -> None:
