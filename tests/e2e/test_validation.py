@@ -83,6 +83,22 @@ INVALID = [
     ("args without runtype args", _set(args=["--serve"]), "spec.args is only used"),
     ("bad country code", lambda s: s["offer"]["query"].update(geolocation=["usa"]), "geolocation"),
     ("bad ssh key", _set(sshKeys=[{"publicKey": "not a key"}]), "spec.sshKeys[0].publicKey"),
+    (
+        "a job without runtype args",
+        _set(restartPolicy="OnFailure"),
+        "spec.restartPolicy OnFailure or Never needs spec.runtype args",
+    ),
+    ("unknown restartPolicy", _set(restartPolicy="Sometimes"), 'Unsupported value: "Sometimes"'),
+    (
+        "completion without a job",
+        _set(runtype="args", completion={"action": "Stop"}),
+        "spec.completion is only used with spec.restartPolicy OnFailure or Never",
+    ),
+    (
+        "unknown completion action",
+        _set(runtype="args", restartPolicy="Never", completion={"action": "Keep"}),
+        'Unsupported value: "Keep"',
+    ),
 ]
 
 

@@ -165,6 +165,33 @@ async def test_a_failed_run_under_on_failure_is_restarted_in_place_then_succeeds
     assert len(failure_logs(h)) == 1  # the failed run, not the successful one
 
 
+async def test_an_exit_still_listed_after_a_restart_is_not_counted_again(h: Harness) -> None:
+    h.add(obj(spec=job(restartPolicy="OnFailure", placement={"maxAttempts": 5})))
+    await h.reconcile()
+    await run_then_exit(h, FIRST, "Exited (1)")
+    assert h.status()["job"]["restartedAt"]
+    h.vast._set(FIRST, actual_status="exited", status_msg="Exited (1)")  # Vast lags
+    for _ in range(3):
+        await h.poll()
+        await h.reconcile()
+    assert h.vast.count("reboot_instance") == 1
+    assert h.status()["job"]["runs"] == 1
+    h.clock.advance(21 * 60)  # past the 20m bootTimeout since the restart: it never came back
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("destroy_instance") == [FIRST]
+    assert "did not start again" in h.condition("Ready")["message"]
+
+
+async def test_a_restart_that_took_clears_the_mark_and_the_next_exit_counts(h: Harness) -> None:
+    h.add(obj(spec=job(restartPolicy="OnFailure", placement={"maxAttempts": 5})))
+    await h.reconcile()
+    await run_then_exit(h, FIRST, "Exited (1)")
+    await run_then_exit(h, FIRST, "Exited (1)")
+    assert h.vast.count("reboot_instance") == 2
+    assert h.status()["job"]["runs"] == 2
+
+
 async def test_on_failure_gives_up_after_max_attempts_runs(h: Harness) -> None:
     h.add(obj(spec=job(restartPolicy="OnFailure", placement={"maxAttempts": 2})))
     await h.reconcile()

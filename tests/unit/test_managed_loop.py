@@ -349,3 +349,12 @@ async def test_no_pass_runs_once_deletion_began(h: Harness, world: World) -> Non
     h.clock.advance(h.tuning.create_settle + 1)
     await h.reconcile()
     assert world.creates == 1
+
+
+def test_a_status_patch_removes_a_key_of_a_nested_object() -> None:
+    from vast_operator.reconcile.status import merge_diff
+
+    old = {"phase": "Loading", "job": {"runs": 1, "restartedAt": "t"}, "gone": 1}
+    new = {"phase": "Loading", "job": {"runs": 1}}
+    assert merge_diff(old, new) == {"job": {"restartedAt": None}, "gone": None}
+    assert merge_diff(new, new) == {}

@@ -251,6 +251,11 @@ class JobStatus(StatusModel):
     restarts: int | None = Field(
         default=None, description="Runs restarted in place on the same instance after a failure."
     )
+    restarted_at: str | None = Field(
+        default=None,
+        description="When the last restart in place was sent (RFC 3339); cleared once Vast shows "
+        "the instance no longer exited.",
+    )
     exit_code: int | None = Field(
         default=None, description="Exit code of the last run, when Vast's status message has one."
     )

@@ -22,6 +22,24 @@ def _wire(model: ManagedStatus) -> dict[str, Any]:
     return model.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def merge_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`: changed keys, nested
+    objects diffed key by key, and null for every key that went away (at any depth)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = merge_diff(before, value)
+        else:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
 class StatusWriter(Generic[StatusT]):
     """Collects status changes and writes only what differs from what is stored."""
 
@@ -72,12 +90,7 @@ class StatusWriter(Generic[StatusT]):
     # --- writing ---------------------------------------------------------------------------
 
     def pending_patch(self) -> dict[str, Any]:
-        now = _wire(self.s)
-        patch: dict[str, Any] = {k: v for k, v in now.items() if self._stored.get(k) != v}
-        for key in self._stored:
-            if key not in now:
-                patch[key] = None
-        return patch
+        return merge_diff(self._stored, _wire(self.s))
 
     async def flush(self) -> bool:
         """Write the changes now; True when something was written."""

@@ -24,13 +24,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ...api.common import parse_duration
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
 from ...api.instance_parts import JobStatus
 from ...vast.errors import PermanentError
 from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import Reason
-from ..timefmt import iso
+from ..timefmt import iso, parse_iso
 from . import billing, logtail
 from .replacing import OnReplace, replace
 from .rules import forget_instance, retire
@@ -143,7 +144,11 @@ async def follow_job(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace) ->
             return None
         return await _keep_finished(ctx, inst, s.job)
     if inst.actual_status != EXITED:
+        if s.job is not None and s.job.restarted_at is not None:
+            s.job.restarted_at = None  # the restart took: the next exit is a new run's
         return None
+    if s.job is not None and s.job.restarted_at is not None:
+        return await _wait_for_restart(ctx, inst, on_replace)
 
     job = s.job or JobStatus()
     code = exit_code(inst.status_msg)
@@ -207,12 +212,13 @@ async def _rerun(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnRepla
     s = ctx.w.s
     assert s.job is not None
     s.job.restarts = int(s.job.restarts or 0) + 1
-    s.creating_since = iso(ctx.clock())  # the boot timeout counts from the restart
+    s.job.restarted_at = s.creating_since = iso(ctx.clock())  # the boot timeout counts from here
     await ctx.w.flush()  # the run is counted before anything is sent
     try:
         await ctx.account.client.reboot_instance(inst.id)
     except PermanentError as exc:
         s.job.restarts -= 1
+        s.job.restarted_at = None
         return await replace(
             ctx, inst, f"{why}; Vast refused to restart it ({exc.message})", on_replace
         )
@@ -222,3 +228,22 @@ async def _rerun(ctx: InstanceCtx, inst: Instance, why: str, on_replace: OnRepla
     ctx.w.synced(True)
     ctx.event(Reason.RESTARTING, msg, warning=True)
     return ctx.tuning.busy_interval
+
+
+async def _wait_for_restart(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace) -> float:
+    """A restart was sent but Vast still shows the last exit: its listing may lag behind the
+    restart, so that exit is not counted again. Once the boot timeout has passed since the
+    restart, the instance did not start again: it is replaced."""
+    s = ctx.w.s
+    assert s.job is not None and s.job.restarted_at is not None
+    since = parse_iso(s.job.restarted_at) or ctx.clock()
+    timeout = max(
+        parse_duration(ctx.spec.placement.boot_timeout).total_seconds(),
+        ctx.tuning.min_boot_timeout,
+    )
+    if ctx.clock() - since <= timeout:
+        ctx.w.synced(True)
+        return ctx.tuning.busy_interval
+    s.job.restarted_at = None
+    why = f"instance {inst.id} did not start again within {int(timeout)}s of its restart"
+    return await replace(ctx, inst, why, on_replace)
