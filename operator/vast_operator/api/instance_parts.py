@@ -268,3 +268,20 @@ class JobStatus(StatusModel):
     result: Literal["Succeeded", "Failed"] | None = Field(
         default=None, description="How the job ended; unset while it runs."
     )
+
+
+class PortMapping(StatusModel):
+    """Where an exposed container port can be reached."""
+
+    container_port: int = Field(description="Port inside the container.")
+    protocol: str = Field(default="tcp", description="tcp or udp.")
+    host_ip: str = Field(description="Public IP address of the host.")
+    host_port: int = Field(description="Port on the host's public address.")
+
+
+class MountedVolume(StatusModel):
+    """A VastVolume mounted into the instance."""
+
+    name: str = Field(description="The VastVolume's name.")
+    volume_id: str = Field(description="Vast volume id.")
+    mount_path: str = Field(description="Where it is mounted in the container.")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...api.instance import MountedVolume as VolumeShown
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
+from ...api.instance_parts import MountedVolume as VolumeShown
 from ...kube import Kube
 from ...poller import label_for
 from ...vast import errors as verr

@@ -4,7 +4,8 @@ lifetime runs out, follow `spec.state`, attach SSH keys and write the connection
 from __future__ import annotations
 
 from ...api.common import parse_duration
-from ...api.instance import Phase, PortMapping, VastInstanceSpec, VastInstanceStatus
+from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
+from ...api.instance_parts import PortMapping
 from ...vast.models import Instance
 from ..adapter import Ctx
 from ..conditions import UP_TO_DATE, Reason
