@@ -129,3 +129,23 @@ def test_a_failure_event_carries_the_scrubbed_tail_of_the_log(
     assert "pa55-from-a-secret" not in message
     assert sim.api_key not in message
     assert len(message) <= 1024
+
+
+def test_a_service_whose_container_exits_is_replaced_and_its_log_tail_posted(
+    k: Kubectl, operator: OperatorProcess, sim: Any
+) -> None:
+    # restartPolicy Always (the default): an exit is a failure, as before jobs existed.
+    k.apply(job("service", "Always", None))
+    first = k.wait_phase(KIND, "service", "Running", timeout=120)
+    sim.admin.exit_instance(first["instanceId"], 137)
+    (message,) = wait_for("a FailureLog event", lambda: events(k, "service", "FailureLog") or None)
+    assert f"instance {first['instanceId']}" in message
+    assert message.rstrip().endswith("Exited (137)")
+    wait_for(
+        "a replacement instance running",
+        lambda: (
+            (s := k.status(KIND, "service")).get("phase") == "Running"
+            and s.get("instanceId") != first["instanceId"]
+        ),
+    )
+    assert len(charges(sim, uid_of(k, "service"))) == 2
