@@ -63,6 +63,9 @@ GROUP_PATH = "/apis/vast.ai/v1alpha1"
 PLURAL = "vastinstances"
 PAGE_SIZE = 25  # GET /api/v1/instances/ page size the operator uses (vast.client.MAX_PAGE_SIZE)
 LIST_ROUTE = "GET /api/v1/instances/"
+# The operator also reads each account's credit about once a minute (--credit-interval).
+CREDIT_ROUTE = "GET /api/v0/users/current/"
+STEADY_ROUTES = frozenset({LIST_ROUTE, CREDIT_ROUTE})
 OPERATOR_NS = "vast-operator-bench"
 RELEASE = "bench"
 # Vast's documented sustained ceiling, which the operator uses by default (config.py).
@@ -872,7 +875,7 @@ def _steady(
     per_min = {route: round(v * 60.0 / seconds, 2) for route, v in calls.items()}
     total = sum(calls.values())
     list_calls = calls.get(LIST_ROUTE, 0.0)
-    other = {k: v for k, v in calls.items() if k != LIST_ROUTE}
+    other = {k: v for k, v in calls.items() if k not in STEADY_ROUTES}
     requests = diff_counts(metrics1["requests"], metrics0["requests"])
     pages_expected = max(1, math.ceil(n / PAGE_SIZE))
     pages_ok = requests.get(f"{LIST_ROUTE}|ok", 0.0)

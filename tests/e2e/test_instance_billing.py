@@ -122,6 +122,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def gauge(port: int, name: str, labels: dict[str, str]) -> float | None:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def credit_gauge(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     found = {}
@@ -151,9 +159,18 @@ def test_the_credit_is_a_metric_and_falls_while_an_instance_runs(
         sim.admin.advance_clock(3600)
         wait_for("the credit to fall", lambda: next(iter(credit_gauge(port).values())) < before)
         assert sim.api_key not in httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        k.delete(KIND, "spend")
-        k.wait_gone(KIND, "spend")
+
+        def cost_shown() -> bool:
+            shown = k.status(KIND, "spend").get("accruedCost")
+            labels = {"object_namespace": namespace, "object_name": "spend"}
+            return (
+                bool(shown) and gauge(port, "vast_operator_accrued_cost_dollars", labels) == shown
+            )
+
+        wait_for("the accrued cost gauge to show status.accruedCost", cost_shown)
     finally:
+        k.delete(KIND, "spend")  # while this operator runs: nothing is left rented
+        k.wait_gone(KIND, "spend")
         proc.stop()
 
 
