@@ -198,3 +198,30 @@ async def test_a_replacement_keeps_the_first_rentals_cost(h: Harness) -> None:
     assert total(s, h.clock()) == Decimal(first.cost) + segment_cost(
         GPU + DISK, h.clock() - started
     )
+
+
+async def test_a_raised_bid_is_billed_from_when_it_was_sent(h: Harness) -> None:
+    storage = {"storage_cost": 0.1, "disk_space": 20.0}
+    disk = round(0.1 * 20 / 720, 6)
+    h.add(obj(spec=spec(type="interruptible", bidPerHour=0.2, placement={"onOutbid": "RaiseBid"})))
+    await h.reconcile()
+    inst = 1000
+    h.vast._set(
+        inst, actual_status="running", is_bid=True, min_bid=0.1, dph_total=0.2 + disk, **storage
+    )
+    await h.poll()
+    await h.reconcile()
+    h.vast._set(inst, actual_status="stopped", intended_status="running", min_bid=0.5)  # outbid
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("change_bid") == [(inst, 0.5)]
+    sent = parse_iso((status(h).rentals or [])[0].acted_at)
+    assert sent is not None
+    h.clock.advance(600)  # Vast runs it again; seen ten minutes later
+    h.vast._set(inst, actual_status="running")
+    await h.poll()
+    await h.reconcile()
+    (rental,) = status(h).rentals or []
+    since = parse_iso(rental.since)
+    assert since is not None and abs(since - sent) < 1e-3
+    assert rental.gpu_per_hour == 0.5  # the new bid

@@ -20,6 +20,7 @@ from ...vast.models import Instance
 from ..conditions import CONTRACT_EXPIRING, Reason
 from ..placement import HOURS_PER_MONTH, price_cap
 from ..timefmt import iso
+from . import billing
 from .replacing import InstanceCtx, OnReplace, replace
 
 
@@ -62,6 +63,8 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
     if (ctx.w.s.price_increase_answer or "").startswith(key + ":"):
         return  # answered already: Vast's row may show it until it applies
     await ctx.account.client.answer_price_increase(inst.id, accept=accept)
+    if accept:
+        billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the answer
     ctx.w.s.price_increase_answer = f"{key}: {'accepted' if accept else 'rejected'}"
     await ctx.w.flush()  # answered once, also across a restart

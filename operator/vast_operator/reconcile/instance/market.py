@@ -19,6 +19,7 @@ from ...vast.models import Instance
 from ..conditions import Reason
 from ..placement import HOURS_PER_MONTH, price_cap
 from ..timefmt import iso, parse_iso
+from . import billing
 from .contract import answer_price_increase, follow_contract
 from .replacing import InstanceCtx, OnReplace, replace
 
@@ -151,6 +152,7 @@ async def raise_bid(
 ) -> float:
     """Bid the machine's minimum (within the cap): Vast runs the instance again."""
     await ctx.account.client.change_bid(inst.id, target)
+    billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the new bid
     msg = (
         f"instance {inst.id} was outbid: raised its bid from ${bid or 0:.4f}/h to "
