@@ -236,6 +236,13 @@ def create_app(config: SimConfig | None = None, world: World | None = None) -> S
         *admin.routes(sim),
         Route("/{path:path}", unmatched, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SimMiddleware)], lifespan=lifespan)
+    middleware = [Middleware(SimMiddleware)]
+    if sim.config.request_log:
+        from vast_sim.request_log import RequestLog, RequestLogMiddleware
+
+        middleware.insert(
+            0, Middleware(RequestLogMiddleware, log=RequestLog(sim.config.request_log))
+        )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.sim = sim
     return app

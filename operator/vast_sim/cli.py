@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--credit", type=float, default=DEFAULT_CREDIT, help="account credit in $")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument(
+        "--request-log",
+        default=None,
+        help="append every Vast request, headers (API keys!) and body included, to this file "
+        "as JSON lines (for tests; off by default)",
+    )
     return p
 
 
@@ -150,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         search_quota=args.search_quota,
         redirect_slashes=args.redirect_slashes,
         retry_after=args.retry_after,
+        request_log=args.request_log,
         num_machines=args.num_machines,
         credit=args.credit,
     )

@@ -71,6 +71,9 @@ class SimConfig:
     timeout_seconds: float = 150.0
     # Debounce for writing --state-file after mutations.
     persist_interval: float = 0.5
+    # Opt-in: append every Vast request (headers and body included) to this file as JSON lines
+    # (request_log.py). It holds API keys; tests use it to check where keys travel.
+    request_log: str | None = None
 
     def __post_init__(self) -> None:
         check_features([*self.relax, *self.features])
