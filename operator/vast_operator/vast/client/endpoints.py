@@ -6,7 +6,7 @@ import re
 
 from ..errors import NotFoundError, PermanentError
 from ..models import Endpoint, EndpointSpec, Workergroup, WorkergroupRequest
-from .transport import Transport, _created_id, _field, _Mode
+from .transport import Transport, _created_id, _Mode, _required
 
 __all__ = ["EndpointsAPI"]
 
@@ -39,7 +39,8 @@ class EndpointsAPI(Transport):
             if _NO_ENDPOINTS.search(exc.message):
                 return []
             raise
-        return self._rows(Endpoint, _field(data, "results"), "GET /api/v0/endptjobs/")
+        route = "GET /api/v0/endptjobs/"
+        return self._rows(Endpoint, _required(data, "results", route), route)
 
     async def get_endpoint(self, endpoint_id: int) -> Endpoint | None:
         """`GET /api/v0/endptjobs/{id}/` → `{"result": {...}}`; None when it does not exist."""
@@ -50,7 +51,7 @@ class EndpointsAPI(Transport):
             )
         except NotFoundError:
             return None
-        row = _field(data, "result")
+        row = _required(data, "result", route)
         if isinstance(row, list):
             row = next((r for r in row if isinstance(r, dict) and r.get("id") == endpoint_id), None)
         if not isinstance(row, dict):
@@ -111,7 +112,11 @@ class EndpointsAPI(Transport):
             if _NO_ENDPOINTS.search(exc.message):
                 return []
             raise
-        groups = self._rows(Workergroup, _field(data, "results"), "GET /api/v0/autojobs/")
+        groups = self._rows(
+            Workergroup,
+            _required(data, "results", "GET /api/v0/autojobs/"),
+            "GET /api/v0/autojobs/",
+        )
         if endpoint_id is not None:
             groups = [group for group in groups if group.endpoint_id == endpoint_id]
         return groups

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import NotFoundError, UnexpectedResponseError
 from ..models import Instance, InstanceSshKey, parse_ssh_keys
-from .transport import Transport, _field, _Mode
+from .transport import Transport, _field, _Mode, _required
 
 __all__ = ["MAX_PAGES", "MAX_PAGE_SIZE", "InstancesAPI"]
 
@@ -43,7 +43,7 @@ class InstancesAPI(Transport):
             if token:
                 page_params["after_token"] = token
             data = await self._request("GET", "/api/v1/instances/", _Mode.SAFE, params=page_params)
-            yield self._rows(Instance, _field(data, "instances"), route)
+            yield self._rows(Instance, _required(data, "instances", route), route)
             next_token = data.get("next_token") if isinstance(data, dict) else None
             if not next_token:
                 return
@@ -82,7 +82,7 @@ class InstancesAPI(Transport):
             )
         except NotFoundError:
             return None
-        row = _field(data, "instances")
+        row = _required(data, "instances", route)
         if isinstance(row, list):
             row = row[0] if row else None
         if not isinstance(row, dict):

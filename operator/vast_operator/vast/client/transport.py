@@ -362,6 +362,15 @@ def _field(data: Any, name: str) -> Any:
     return data.get(name) if isinstance(data, dict) else None
 
 
+def _required(data: Any, name: str, route: str) -> Any:
+    """`data[name]` of an answer that must carry it (its value may be null). A body that is no
+    JSON object, or lacks the field, is malformed: reading it as "nothing there" would make the
+    loop rent or create again."""
+    if not isinstance(data, dict) or name not in data:
+        raise UnexpectedResponseError(f"answer has no {name!r} field", status=200, route=route)
+    return data[name]
+
+
 def _created_id(data: Any, keys: tuple[str, ...], route: str) -> int:
     for key in keys:
         value = _field(data, key)

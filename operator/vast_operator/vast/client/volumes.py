@@ -7,7 +7,7 @@ from typing import Any, Literal
 from ..errors import CreateOutcomeUnknownError, NotFoundError
 from ..models import CreatedVolume, Volume, VolumeOffer
 from ..query import VolumeOfferQuery, offer_matches
-from .transport import Transport, _field, _Mode
+from .transport import Transport, _field, _Mode, _required
 
 __all__ = ["VolumeKind", "VolumesAPI"]
 
@@ -51,7 +51,8 @@ class VolumesAPI(Transport):
         data = await self._request(
             "GET", "/api/v0/volumes", _Mode.SAFE, params={"owner": "me", "type": kind}
         )
-        return self._rows(Volume, _field(data, "volumes"), "GET /api/v0/volumes")
+        route = "GET /api/v0/volumes"
+        return self._rows(Volume, _required(data, "volumes", route), route)
 
     async def delete_volume(self, volume_id: int, *, missing_ok: bool = True) -> None:
         """`DELETE /api/v0/volumes/?id=<id>` (fails while an instance still uses it)."""
