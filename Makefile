@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint typecheck unit cluster cluster-down bootstrap crds bench image-test clean lock
+.PHONY: demo demo-down test lint typecheck unit cluster cluster-down bootstrap crds bench soak image-test clean lock
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ demo-down:
 
 bench: bootstrap
 	$(BIN)/python tests/bench/run.py
+
+# Random operations and faults with invariants checked every second (docs/reliability.md), e.g.
+# make soak ARGS='--duration 3600 --objects 40 --seed 7'
+soak: bootstrap
+	$(BIN)/python tests/soak/driver.py $(ARGS)
 
 image-test: bootstrap
 	$(BIN)/pytest -ra tests/image
