@@ -183,10 +183,12 @@ class Chaos:
 
     def random_fault(self) -> str | None:
         table = self.table()
-        ((name, fn),) = self.rng.choices(
-            [(n, f) for _, n, f in table], weights=[w for w, _, _ in table]
-        )
-        result = fn()
+        (name,) = self.rng.choices([n for _, n, _ in table], weights=[w for w, _, _ in table])
+        return self.run(name)
+
+    def run(self, name: str) -> str | None:
+        """One fault of the table, by name; counted when it applied."""
+        result = next(f for _, n, f in self.table() if n == name)()
         if result is not None:
             self._count(name)
         return result

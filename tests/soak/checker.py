@@ -73,7 +73,8 @@ def settled(objects: list[dict[str, Any]]) -> bool:
         status = obj.get("status") or {}
         if obj["metadata"].get("deletionTimestamp"):
             return False
-        if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        paused = (obj["metadata"].get("annotations") or {}).get("vast.ai/paused") == "true"
+        if not paused and status.get("observedGeneration") != obj["metadata"].get("generation"):
             return False
         if status.get("phase") in TRANSIENT or status.get("outcomeUnknownSince"):
             return False

@@ -36,6 +36,7 @@ from ops import Ops
 from secrets_scan import scan_all
 
 NAMESPACES = 3
+PROCESS_FAULTS = ("kill_operator", "restart_sim", "restart_apiserver", "restart_etcd")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +50,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-timeout", type=float, default=240.0)
     p.add_argument("--finalizer-bound", type=float, default=150.0)
     p.add_argument("--no-process-faults", action="store_true", help="only API-level faults")
+    p.add_argument(
+        "--every-process-fault",
+        action="store_true",
+        help="also kill the operator and restart vast-sim, kube-apiserver and etcd once each, "
+        "spread over the run (the short mode's guarantee)",
+    )
     return p.parse_args(argv)
 
 
@@ -115,6 +122,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ops.new_namespace()
         checker.start()
         end = time.time() + args.duration
+        scheduled = [
+            (time.time() + args.duration * (i + 1) / 5, name)
+            for i, name in enumerate(PROCESS_FAULTS)
+            if args.every_process_fault
+        ]
         next_fault = time.time() + args.fault_interval
         next_metrics = time.time() + 60
         while time.time() < end:
@@ -125,6 +137,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     _step(steps, ledger, "op", what)
             except Exception as exc:  # the API server may be restarting
                 _step(steps, ledger, "op-error", f"{type(exc).__name__}: {exc}"[:300])
+            if scheduled and time.time() >= scheduled[0][0]:
+                _, name = scheduled.pop(0)
+                fault = chaos.run(name)
+                log(f"step {ledger.step}: {fault} (scheduled)")
+                _step(steps, ledger, "fault", f"{fault} (scheduled)")
             if time.time() >= next_fault:
                 next_fault = time.time() + rng.expovariate(1 / args.fault_interval)
                 try:
@@ -144,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # -- quiet ---------------------------------------------------------------------------------
         log("quiet: faults cleared, every replica up")
         chaos.quiet()
+        report["credentials_restored"] = ops.restore_credentials()
         quiet_since = time.time()
         report["settled"] = wait_settled(env, args.quiet_timeout)
         problems = _quiet_status(env)

@@ -27,6 +27,8 @@ class Obj:
     orphan: bool = False  # deletionPolicy Orphan at the time of deletion
     delete_requested: float | None = None
     adopted_ids: set[int] = field(default_factory=set)
+    secret: str | None = None  # its own credentials Secret (None: the operator's default key)
+    account: int = 0  # which Vast account that Secret names now
 
     @property
     def key(self) -> str:

@@ -6,6 +6,7 @@ Secret. Each returns a short description for the step log (or None when it did n
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 from env import GROUP, SoakEnv, log
-from ledger import ENDPOINTS, INSTANCES, VOLUMES, Ledger, Obj
+from ledger import ENDPOINTS, INSTANCES, KINDS, VOLUMES, Ledger, Obj
 
 QUERIES: tuple[dict[str, Any], ...] = (
     {"gpuName": "RTX 4090", "numGpus": 1},
@@ -23,7 +24,11 @@ QUERIES: tuple[dict[str, Any], ...] = (
 )
 CAPS: tuple[float | None, ...] = (None, 0.15, 0.3, 0.5, 0.8, 1.2, 2.5)
 VLLM = "3f19d5a7c2b84e6d9a0b1c2d3e4f5a6b"
-SECRET = "vast-creds"
+
+
+def fingerprint(key: str) -> str:
+    """status.accountFingerprint of a key (vast_operator.accounts: a SHA-256 prefix)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class Ops:
@@ -60,29 +65,50 @@ class Ops:
     def new_namespace(self) -> str:
         self.ns_counter += 1
         name = f"soak-{self.ns_counter}"
-        account = self.ns_counter % len(self.env.keys)
         self._req("POST", "/api/v1/namespaces", {"metadata": {"name": name}}).raise_for_status()
-        secret = {
-            "metadata": {"name": SECRET},
-            "data": {"api-key": base64.b64encode(self.env.keys[account].encode()).decode()},
-        }
-        self._req("POST", f"/api/v1/namespaces/{name}/secrets", secret).raise_for_status()
-        self.namespaces[name] = account
+        self.namespaces[name] = self.ns_counter % len(self.env.keys)
         return name
 
+    def _secret(self, ns: str, name: str, account: int, create: bool) -> bool:
+        data = {"api-key": base64.b64encode(self.env.keys[account].encode()).decode()}
+        if create:
+            body = {"metadata": {"name": name}, "data": data}
+            response = self._req("POST", f"/api/v1/namespaces/{ns}/secrets", body)
+        else:
+            path = f"/api/v1/namespaces/{ns}/secrets/{name}"
+            response = self._req("PATCH", path, {"data": data}, True)
+        return response.status_code < 300
+
     def rotate_secret(self) -> str | None:
-        if not self.namespaces:
+        """Point an object's credentials Secret at the other Vast account (a tenant's
+        mistake or a migration: the operator must refuse it while something is rented there)."""
+        objs = [o for o in self.live() if o.secret is not None]
+        if not objs:
             return None
-        ns = self.rng.choice(sorted(self.namespaces))
-        account = (self.namespaces[ns] + 1) % len(self.env.keys)
-        key = base64.b64encode(self.env.keys[account].encode()).decode()
-        response = self._req(
-            "PATCH", f"/api/v1/namespaces/{ns}/secrets/{SECRET}", {"data": {"api-key": key}}, True
-        )
-        if response.status_code >= 300:
+        obj = self.rng.choice(objs)
+        account = (obj.account + 1) % len(self.env.keys)
+        assert obj.secret is not None
+        if not self._secret(obj.ns, obj.secret, account, create=False):
             return None
-        self.namespaces[ns] = account
-        return f"rotate {ns}/{SECRET} -> account {account}"
+        obj.account = account
+        return f"rotate {obj.ns}/{obj.secret} -> account {account}"
+
+    def restore_credentials(self) -> int:
+        """Quiet: every object's Secret names the account its resources live on again (what a
+        tenant does after AccountChanged). Returns how many Secrets changed."""
+        by_fingerprint = {fingerprint(k): i for i, k in enumerate(self.env.keys)}
+        changed = 0
+        objects = {o["metadata"]["uid"]: o for p in KINDS for o in self.env.list_kind(p)}
+        for obj in self.ledger.all():
+            found = objects.get(obj.uid)
+            if found is None or obj.secret is None:
+                continue
+            recorded = (found.get("status") or {}).get("accountFingerprint")
+            account = by_fingerprint.get(recorded, obj.account) if recorded else obj.account
+            if account != obj.account and self._secret(obj.ns, obj.secret, account, False):
+                obj.account = account
+                changed += 1
+        return changed
 
     def delete_namespace(self) -> str | None:
         if len(self.namespaces) < 3:
@@ -98,10 +124,18 @@ class Ops:
         return f"delete namespace {ns}"
 
     # -- creating --------------------------------------------------------------------------------
-    def _credentials(self, ns: str) -> dict[str, Any]:
-        return {"credentialsRef": {"name": SECRET}}
+    def _credentials(self, obj: Obj) -> dict[str, Any]:
+        """Most objects get a credentials Secret of their own (so rotating it touches one
+        object); some use the operator's default key (account 0)."""
+        if self.rng.random() < 0.2:
+            obj.account = 0
+            return {}
+        obj.secret, obj.account = f"creds-{obj.name}", self.namespaces[obj.ns]
+        if not self._secret(obj.ns, obj.secret, obj.account, create=True):
+            raise RuntimeError(f"could not create Secret {obj.ns}/{obj.secret}")
+        return {"credentialsRef": {"name": obj.secret}}
 
-    def instance_spec(self, ns: str) -> tuple[dict[str, Any], float | None]:
+    def instance_spec(self, creds: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         cap = self.rng.choice(CAPS)
         spec: dict[str, Any] = {
             "offer": {"query": dict(self.rng.choice(QUERIES))},
@@ -109,7 +143,7 @@ class Ops:
             "disk": 16,
             "placement": {"bootTimeout": "40s", "maxAttempts": 3, "offlineGrace": "20s"},
             "updatePolicy": self.rng.choice(["NextRental", "Recreate"]),
-            **self._credentials(ns),
+            **creds,
         }
         if cap is not None:
             spec["maxPricePerHour"] = cap
@@ -128,12 +162,14 @@ class Ops:
         ns = self.rng.choice(sorted(self.namespaces))
         roll = self.rng.random()
         name = f"o{self.ledger.step}"
+        pending = Obj("", ns, name, "", time.time())
+        creds = self._credentials(pending)
         cap: float | None = None
         annotations: dict[str, str] = {}
         vast_name: str | None = None
         if roll < 0.65:
             kind = INSTANCES
-            spec, cap = self.instance_spec(ns)
+            spec, cap = self.instance_spec(creds)
             if self.user_instances and self.rng.random() < 0.5:
                 annotations["vast.ai/instance-id"] = str(self.user_instances.pop())
                 spec["maxPricePerHour"] = cap = 2.5
@@ -144,7 +180,7 @@ class Ops:
             spec = {
                 "size": self.rng.choice([10, 20, 40]),
                 "offer": {"query": {"gpuName": self.rng.choice(["RTX 4090", "RTX 3090"])}},
-                **self._credentials(ns),
+                **creds,
             }
         else:
             kind = ENDPOINTS
@@ -162,7 +198,7 @@ class Ops:
                         "maxWorkers": 2,
                     }
                 ],
-                **self._credentials(ns),
+                **creds,
             }
         body = {
             "apiVersion": "vast.ai/v1alpha1",
@@ -180,6 +216,7 @@ class Ops:
         if kind == VOLUMES:
             vast_name = f"k8s_{uid.replace('-', '')}"
         obj = Obj(kind, ns, name, uid, time.time(), [(time.time(), cap)], vast_name)
+        obj.secret, obj.account = pending.secret, pending.account
         obj.orphan = spec.get("deletionPolicy") == "Orphan"
         if "vast.ai/instance-id" in annotations:
             obj.adopted_ids.add(int(annotations["vast.ai/instance-id"]))
