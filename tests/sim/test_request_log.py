@@ -30,4 +30,3 @@ def test_each_vast_request_is_logged_with_headers_body_and_status(tmp_path: Path
     assert json.loads(entries[1]["body"])["limit"] == 1
     assert entries[0]["status"] == 200
     assert entries[2]["status"] >= 400  # the answer to a wrong key is recorded too
-
