@@ -124,6 +124,15 @@ async def test_completion_stop_keeps_the_disk_of_a_finished_job_and_never_starts
     assert h.vast.count("start_instance") == 0
     assert h.vast.instances[FIRST].intended_status == "stopped"
     assert h.status()["phase"] == "Succeeded"
+    # A spec change runs the job again on the kept instance: it is started, not rented anew.
+    h.next_generation(args=["python", "train.py", "--resume"])
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.args("start_instance") == [FIRST]
+    assert h.status()["attempts"] == 1 and "job" not in h.status()
+    await run_then_exit(h, FIRST, "Exited (0)")
+    assert h.status()["phase"] == "Succeeded"
+    assert h.vast.args("stop_instance") == [FIRST, FIRST]
     # The kept instance is destroyed behind our back: the job is not run again.
     del h.vast.instances[FIRST]
     await h.poll()

@@ -100,7 +100,7 @@ def completion_action(spec: VastInstanceSpec) -> str:
 def reset(status: VastInstanceStatus) -> None:
     """The spec changed after the job ended: run it again from scratch."""
     status.job = None
-    status.attempts = 0
+    status.attempts = 1 if status.instance_id is not None else 0  # a kept instance counts
     status.failed_machines = None
 
 
