@@ -200,6 +200,7 @@ def advance(inst: Instance, machine: Machine, now: float) -> None:
             if machine.never_boot or now < end:
                 return
             if machine.oci_error:
+                container.write(inst, end, OCI_ERROR_MSG)  # the daemon's error, in the log too
                 _set(
                     inst,
                     "failed",

@@ -99,3 +99,11 @@ async def test_the_admin_exit_route_and_the_log_over_http(api: httpx.AsyncClient
     text = await api.get(logs["result_url"].replace("http://vast.test", ""), headers={})
     assert len(text.text.splitlines()) == 2  # tail 2: the last two lines
     assert text.text.rstrip().endswith("Exited (2)")
+
+
+def test_a_failed_start_leaves_the_daemons_error_in_the_log(world: World, clock: Clock) -> None:
+    inst = rent(world)
+    world.set_machine_flag(row(world, inst)["machine_id"], "oci_error", True)
+    clock.advance(11)
+    assert row(world, inst)["actual_status"] == "created"
+    assert "OCI runtime create failed" in log(world, inst)
