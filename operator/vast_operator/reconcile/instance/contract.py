@@ -66,6 +66,8 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
     if accept:
         billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the answer
+    if accept:
+        billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.w.s.price_increase_answer = f"{key}: {'accepted' if accept else 'rejected'}"
     await ctx.w.flush()  # answered once, also across a restart
     new = "an unknown price" if total is None else f"${total:.4f}/h"

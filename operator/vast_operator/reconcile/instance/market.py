@@ -154,6 +154,7 @@ async def raise_bid(
     await ctx.account.client.change_bid(inst.id, target)
     billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the new bid
+    billing.note_action(ctx, inst)  # the new rate is billed from now
     msg = (
         f"instance {inst.id} was outbid: raised its bid from ${bid or 0:.4f}/h to "
         f"${target:.4f}/h, the machine's minimum bid (within the cap ${cap or 0:.4f}/h "
