@@ -204,3 +204,18 @@ async def test_market_routes_over_http(api: httpx.AsyncClient) -> None:
     assert no_increase.status_code == 400
     raised = await api.post(f"/_sim/machines/{machine_id}/price", json={"dph_per_gpu": 9.0})
     assert raised.json()["pending"] == []  # an interruptible's price is its bid
+
+
+def test_the_market_survives_a_save_and_load(world: World, clock: Clock) -> None:
+    inst_id, machine_id, bid = rent_bid(world, clock)
+    world.outbid_machine(machine_id, bid + 1)
+    demand_id, demand_machine = rent_on_demand(world, clock)
+    world.raise_price(demand_machine, 50.0, notice_seconds=600)
+    world.answer_price_increase(demand_id, {"accept": False})
+    other = World(world.config, clock)
+    other.load_dict(world.to_dict())
+    assert state(row_of(other, inst_id)) == ("stopped", "running", "stopped")
+    assert row_of(other, inst_id)["min_bid"] == pytest.approx(bid + 1)
+    assert row_of(other, demand_id)["end_date"] == pytest.approx(world.now() + 600)
+    other.change_bid(inst_id, bid + 1)
+    assert row_of(other, inst_id)["actual_status"] == "loading"
