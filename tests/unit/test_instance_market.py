@@ -96,6 +96,7 @@ def test_the_bid_is_raised_only_while_bid_plus_storage_stays_within_the_cap() ->
     assert winning_bid(inst, 0.5) is None  # 0.5 + storage > 0.5
     assert winning_bid(inst, None) is None
     assert winning_bid(row(is_bid=True, min_bid=0.5), 1.0) is None  # storage price unknown
+    assert winning_bid(row(is_bid=True, min_bid=130.0, **STORAGE), 500.0) is None  # > 128
 
 
 def test_contract_state_and_price_increase_rules() -> None:

@@ -14,7 +14,7 @@ UNCONFIRMED: it is the machine's minimum bid, which is what `change bid` without
 from __future__ import annotations
 
 from ...api.common import parse_duration
-from ...api.instance import Phase, VastInstanceSpec
+from ...api.instance import MAX_BID_PER_HOUR, Phase, VastInstanceSpec
 from ...vast.models import Instance
 from ..conditions import Reason
 from ..placement import HOURS_PER_MONTH, price_cap
@@ -60,12 +60,13 @@ def is_outbid(inst: Instance, bid: float | None) -> bool:
 
 def winning_bid(inst: Instance, cap: float | None) -> float | None:
     """The bid to raise to (the machine's minimum bid), or None when bid plus storage would
-    pass the cap, or when the cap, the storage price or the minimum bid is unknown."""
+    pass the cap (or the bid Vast's 128 $/h limit), or when the cap, the storage price or the
+    minimum bid is unknown."""
     storage = storage_per_hour(inst)
     if cap is None or storage is None or inst.min_bid is None:
         return None
-    if inst.min_bid + storage > cap + 1e-9:
-        return None
+    if inst.min_bid + storage > cap + 1e-9 or inst.min_bid > MAX_BID_PER_HOUR:
+        return None  # above the cap, or more than Vast's bid route takes
     return round(inst.min_bid, 6)
 
 
