@@ -127,6 +127,7 @@ async def test_an_outbid_instance_gets_its_bid_raised_to_the_machines_minimum_wi
     assert h.condition("Ready")["reason"] == "BidRaised"
     assert [r for t, r, _ in h.events.seen if r == "BidRaised"] == ["BidRaised"]
     assert h.vast.instances[instance_id].actual_status == "loading"  # Vast runs it again
+    assert h.status()["rentals"][0]["actedAt"]  # the new rate is billed from the re-bid
     h.vast._set(instance_id, actual_status="running")
     await passes(h, 2)
     assert h.status()["phase"] == "Running"
