@@ -234,6 +234,7 @@ async def drive(c: VastClient, world: Any) -> None:
     await c.stop_instance(inst)
     await c.start_instance(inst)
     await c.reboot_instance(inst)
+    await c.request_logs(inst, tail=10)
     await c.change_bid(bid.new_contract, 0.6)
     world.raise_price(offers[0].machine_id, 50.0, notice_seconds=600)  # the host asks for more
     await c.answer_price_increase(inst, accept=False)
