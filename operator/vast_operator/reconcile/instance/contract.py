@@ -63,8 +63,6 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
     if (ctx.w.s.price_increase_answer or "").startswith(key + ":"):
         return  # answered already: Vast's row may show it until it applies
     await ctx.account.client.answer_price_increase(inst.id, accept=accept)
-    if accept:
-        billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the answer
     if accept:
         billing.note_action(ctx, inst)  # the new price is billed from now

@@ -153,7 +153,6 @@ async def raise_bid(
 ) -> float:
     """Bid the machine's minimum (within the cap): Vast runs the instance again."""
     await ctx.account.client.change_bid(inst.id, target)
-    billing.note_action(ctx, inst)  # the new price is billed from now
     ctx.acted(inst.id)  # the next pass reads a listing that shows the new bid
     billing.note_action(ctx, inst)  # the new rate is billed from now
     msg = (
