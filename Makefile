@@ -74,3 +74,16 @@ lock: ## re-resolve operator/requirements.lock from pyproject.toml (newest allow
 		--upgrade --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
 		--no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
 		--output-file $(LOCK) pyproject.toml
+
+# kind: the operator as a Pod, installed by Helm, in a kind cluster whose node image is built
+# here without a registry (docs/kind.md). Needs root and Docker (imagekit installs docker.io).
+.PHONY: kind kind-down kind-test
+
+kind: bootstrap ## kind cluster + operator image + helm install (simulator) + examples ready
+	$(BIN)/python tests/kindkit/kind.py up --state-dir .dev
+
+kind-down:
+	@test -x $(BIN)/python && $(BIN)/python tests/kindkit/kind.py down --state-dir .dev || true
+
+kind-test: bootstrap ## only the kind suite (its own cluster, deleted afterwards)
+	$(BIN)/pytest -ra tests/kind

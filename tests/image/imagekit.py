@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,8 +235,10 @@ def dockerd_log() -> Path:
     return cache_dir() / "dockerd.log"
 
 
-def ensure_engine(timings: Timings) -> str:
-    """A Docker engine that answers; starts dockerd in the background if none does."""
+def ensure_engine(timings: Timings, extra_args: Sequence[str] = ()) -> str:
+    """A Docker engine that answers; starts dockerd in the background if none does.
+
+    ``extra_args`` go to a dockerd started here (tests/kindkit adds a runtime with them)."""
     if _engine_answers():
         return docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
     with file_lock(cache_dir() / "dockerd.lock"):
@@ -250,7 +252,7 @@ def ensure_engine(timings: Timings) -> str:
         data_root = cache_dir() / "docker"
         data_root.mkdir(parents=True, exist_ok=True)
         logfile = dockerd_log()
-        argv = [dockerd, "--data-root", str(data_root), "--log-level", "warn"]
+        argv = [dockerd, "--data-root", str(data_root), "--log-level", "warn", *extra_args]
         with timings.step("start dockerd"):
             with logfile.open("ab") as out:
                 out.write(f"\n==== {time.ctime()} {' '.join(argv)}\n".encode())
@@ -385,6 +387,100 @@ def base_recipe(mirror: str) -> str:
     return f"debootstrap --variant=minbase --include={','.join(BASE_PACKAGES)} {SUITE} {mirror}"
 
 
+def debootstrap_image(
+    ref: str,
+    *,
+    packages: Sequence[str],
+    timings: Timings,
+    changes: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    customize: Callable[[Path], None] | None = None,
+) -> str:
+    """``debootstrap --variant=minbase --include=<packages> bookworm`` from the machine's
+    mirror, ``customize(rootfs)`` (files added in place), then ``docker import`` as ``ref``.
+
+    Always builds: callers check their cache first. Labels the image with its recipe
+    (``ai.vast.operator.base-recipe``) and ``labels``. Returns the image id. The kind node
+    image reuses this (tests/kindkit, docs/kind.md)."""
+    debootstrap = _which("debootstrap")
+    if debootstrap is None:
+        raise ImageError("debootstrap is not installed")
+    if os.geteuid() != 0:
+        raise ImageError("debootstrap needs root")
+    mirror = debian_mirror()
+    recipe = f"debootstrap --variant=minbase --include={','.join(packages)} {SUITE} {mirror}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", ref)
+    work = cache_dir() / "rootfs" / slug
+    _remove_tree(work)  # leftovers of an interrupted run
+    work.mkdir(parents=True)
+    rootfs = work / SUITE
+    try:
+        with timings.step(f"debootstrap {SUITE} for {ref} from {mirror}"):
+            run(
+                [
+                    debootstrap,
+                    "--variant=minbase",
+                    f"--include={','.join(packages)}",
+                    SUITE,
+                    rootfs,
+                    mirror,
+                ],
+                timeout=1800,
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+                what="debootstrap",
+            )
+        leftovers = _mounts_under(rootfs)
+        if leftovers:
+            raise ImageError(f"debootstrap left mounts behind: {leftovers}")
+        # Slimmer image: no package lists or downloaded .debs (apt-get update restores them).
+        for sub in ("var/lib/apt/lists", "var/cache/apt/archives", "var/log"):
+            for entry in (rootfs / sub).glob("*"):
+                if entry.is_file() or entry.is_symlink():
+                    entry.unlink()
+        for entry in (rootfs / "var/cache/apt").glob("*.bin"):
+            entry.unlink()
+        if customize is not None:
+            customize(rootfs)
+        with timings.step(f"docker import {ref}"):
+            tarball = work / "rootfs.tar"
+            run(
+                [
+                    "tar",
+                    "-C",
+                    rootfs,
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--exclude=./dev/*",
+                    "--exclude=./proc/*",
+                    "--exclude=./sys/*",
+                    "--exclude=./run/*",
+                    "-cf",
+                    tarball,
+                    ".",
+                ],
+                what="tar of the root filesystem",
+            )
+            label_changes: list[str] = []
+            for key, value in {BASE_LABEL_RECIPE: recipe, **(labels or {})}.items():
+                label_changes += ["--change", f"LABEL {key}={json.dumps(value)}"]
+            docker(
+                "import",
+                *(arg for change in changes for arg in ("--change", change)),
+                *label_changes,
+                "--message",
+                recipe,
+                tarball,
+                ref,
+                what=f"docker import {ref}",
+            )
+    finally:
+        _remove_tree(work)
+    new_id = image_id(ref)
+    if not new_id:
+        raise ImageError(f"{ref} missing after docker import")
+    return new_id
+
+
 def ensure_base_image(timings: Timings) -> str:
     """vast-operator-base:bookworm from debootstrap + docker import; its image id."""
     existing = image_id(BASE_IMAGE)
@@ -394,83 +490,16 @@ def ensure_base_image(timings: Timings) -> str:
         existing = image_id(BASE_IMAGE)
         if existing:
             return existing
-        debootstrap = _which("debootstrap")
-        if debootstrap is None:
-            raise ImageError("debootstrap is not installed")
-        if os.geteuid() != 0:
-            raise ImageError("debootstrap needs root")
-        mirror = debian_mirror()
-        recipe = base_recipe(mirror)
-        work = cache_dir() / "rootfs"
-        _remove_tree(work)  # leftovers of an interrupted run
-        work.mkdir(parents=True)
-        rootfs = work / SUITE
-        try:
-            with timings.step(f"debootstrap {SUITE} from {mirror}"):
-                run(
-                    [
-                        debootstrap,
-                        "--variant=minbase",
-                        f"--include={','.join(BASE_PACKAGES)}",
-                        SUITE,
-                        rootfs,
-                        mirror,
-                    ],
-                    timeout=1800,
-                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                    what="debootstrap",
-                )
-            leftovers = _mounts_under(rootfs)
-            if leftovers:
-                raise ImageError(f"debootstrap left mounts behind: {leftovers}")
-            # Slimmer image: no package lists or downloaded .debs (apt-get update restores them).
-            for sub in ("var/lib/apt/lists", "var/cache/apt/archives", "var/log"):
-                for entry in (rootfs / sub).glob("*"):
-                    if entry.is_file() or entry.is_symlink():
-                        entry.unlink()
-            for entry in (rootfs / "var/cache/apt").glob("*.bin"):
-                entry.unlink()
-            with timings.step(f"docker import {BASE_IMAGE}"):
-                tarball = work / "rootfs.tar"
-                run(
-                    [
-                        "tar",
-                        "-C",
-                        rootfs,
-                        "--numeric-owner",
-                        "--xattrs",
-                        "--exclude=./dev/*",
-                        "--exclude=./proc/*",
-                        "--exclude=./sys/*",
-                        "--exclude=./run/*",
-                        "-cf",
-                        tarball,
-                        ".",
-                    ],
-                    what="tar of the root filesystem",
-                )
-                docker(
-                    "import",
-                    "--change",
-                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "--change",
-                    "ENV LANG=C.UTF-8",
-                    "--change",
-                    f"LABEL {BASE_LABEL_RECIPE}={json.dumps(recipe)}",
-                    "--change",
-                    'CMD ["/bin/bash"]',
-                    "--message",
-                    recipe,
-                    tarball,
-                    BASE_IMAGE,
-                    what="docker import",
-                )
-        finally:
-            _remove_tree(work)
-        new_id = image_id(BASE_IMAGE)
-        if not new_id:
-            raise ImageError(f"{BASE_IMAGE} missing after docker import")
-        return new_id
+        return debootstrap_image(
+            BASE_IMAGE,
+            packages=BASE_PACKAGES,
+            timings=timings,
+            changes=(
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "ENV LANG=C.UTF-8",
+                'CMD ["/bin/bash"]',
+            ),
+        )
 
 
 # --------------------------------------------------------------------------------------------

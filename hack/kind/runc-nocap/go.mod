@@ -1,0 +1,3 @@
+module vast-operator.local/kind/runc-nocap
+
+go 1.24
