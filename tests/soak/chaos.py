@@ -163,6 +163,40 @@ class Chaos:
         self._count(f"instance:{what}")
         return f"instance {rid} {what}"
 
+    def market_event(self) -> str | None:
+        """The host side: a competing bid outbids an interruptible, a host raises its price
+        (accepted only within the cap), a contract's end date comes close."""
+        sim = self.env.sim
+        insts = [i for i in self._live_labelled() if i.get("actual_status") == "running"]
+        if not insts or sim is None:
+            return None
+        inst = self.rng.choice(insts)
+        machine, gpus = int(inst["machine_id"]), max(1, int(inst.get("num_gpus") or 1))
+        what = self.rng.choice(["outbid", "price", "end_date"])
+        if what == "outbid" or (what == "price" and inst.get("is_bid")):
+            what = "outbid"
+            bid = float(inst.get("bid_price") or inst["dph_base"]) / gpus
+            sim.admin.outbid(machine, round(bid * self.rng.uniform(1.05, 3.0), 4))
+            if self.rng.random() < 0.5:  # the competitor leaves again
+                timer = threading.Timer(
+                    self.rng.uniform(10, 60), self._quietly, (sim.admin.outbid, machine, None)
+                )
+                timer.daemon = True
+                timer.start()
+        elif what == "price":
+            per_gpu = float(inst["dph_base"]) / gpus * self.rng.uniform(1.05, 2.5)
+            sim.admin.raise_price(machine, round(per_gpu, 4), self.rng.uniform(5, 60))
+        else:
+            sim.admin.set_end_date(machine, in_seconds=self.rng.uniform(30, 180))
+        self._count(f"market:{what}")
+        return f"machine {machine} ({inst['id']}) {what}"
+
+    def _quietly(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            log(f"{getattr(fn, '__name__', fn)}{args} failed: {exc}")
+
     def _back(self, rid: int) -> None:
         try:
             if self.env.sim is not None:
@@ -174,6 +208,7 @@ class Chaos:
         return [
             (40, "sim_fault", self.sim_fault),
             (12, "instance_event", self.instance_event),
+            (6, "market_event", self.market_event),
             (6, "kill_operator", self.kill_operator),
             (2, "failover", self.failover),
             (3, "restart_sim", self.restart_sim),

@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             monitor.violate(time.time(), "status_mismatch", problem)
         report["quiet_seconds"] = round(time.time() - quiet_since, 1)
         metrics += [r.metrics() for r in env.replicas]
+        report["accrued_at_quiet"] = accrued(env)
         # -- teardown ------------------------------------------------------------------------------
         log("teardown: deleting every object")
         report["stuck_finalizers"] = _teardown(env, ops, monitor, quiet_since, args.finalizer_bound)
@@ -206,6 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         report["requests"] = requests_summary(env.request_log, env.keys)
         report["money"] = {k: round(v, 6) for k, v in asdict(monitor.money).items()}
+        report["sim_bill"] = sim_bill(env, monitor.leaked_instances)
         report["leaked_instances"] = sorted(monitor.leaked_instances)
         report["duplicates"] = monitor.duplicates
         report["checker"] = {
@@ -221,6 +223,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["wall_seconds"] = round(time.time() - started, 1)
     dump_json(out / "report.json", report)
     return report
+
+
+def accrued(env: SoakEnv) -> dict[str, Any]:
+    """What the objects say they cost (status.accruedCost), against the simulator's bill for
+    the same objects' labels, while they all still exist."""
+    objects = env.list_kind("vastinstances")
+    said = sum(float((o.get("status") or {}).get("accruedCost") or 0) for o in objects)
+    uids = {o["metadata"]["uid"] for o in objects}
+    assert env.sim is not None
+    billed = sum(
+        float(c["amount"])
+        for c in env.sim.admin.bill()["charges"]
+        if c["kind"] == "instance" and label_uid(c.get("label"))[0] in uids
+    )
+    return {
+        "objects": len(objects),
+        "status_accrued": round(said, 6),
+        "sim_billed": round(billed, 6),
+    }
+
+
+def sim_bill(env: SoakEnv, leaked: set[int]) -> dict[str, Any]:
+    """The simulator's own bill (vast_sim/billing.py) for the whole run: the total, the part
+    for resources this cluster labelled, and the part for instances the checker called leaked."""
+    assert env.sim is not None
+    bill = env.sim.admin.bill()
+    now = float(bill["now"])
+    charges = bill["charges"]
+    instances = [c for c in charges if c["kind"] == "instance"]
+    ours = [c for c in instances if label_uid(c.get("label"))[0] is not None]
+    return {
+        "total": round(sum(float(c["amount"]) for c in charges), 6),
+        "by_account": bill["by_account"],
+        "labelled_instances": round(sum(float(c["amount"]) for c in ours), 6),
+        "labelled_instance_hours": round(
+            sum(((c.get("end") or now) - c["start"]) for c in ours) / 3600, 4
+        ),
+        "volumes": round(sum(float(c["amount"]) for c in charges if c["kind"] == "volume"), 6),
+        "leaked": round(sum(float(c["amount"]) for c in instances if c["object_id"] in leaked), 6),
+    }
 
 
 def _quiet_status(env: SoakEnv) -> list[str]:
@@ -282,7 +324,11 @@ def table(report: dict[str, Any]) -> str:
         ("leaked instances", len(report.get("leaked_instances", []))),
         ("leaked instance-hours", round(money.get("leaked_instance_seconds", 0) / 3600, 4)),
         ("leaked dollars", money.get("leaked")),
-        ("bill (labelled instances, $)", money.get("bill")),
+        (
+            "bill (labelled instances, $): checker / simulator",
+            f"{money.get('bill')} / {report.get('sim_bill', {}).get('labelled_instances')}",
+        ),
+        ("leaked dollars on the simulator's bill", report.get("sim_bill", {}).get("leaked")),
         ("instance-hours billed", round(money.get("instance_seconds", 0) / 3600, 3)),
         ("stuck finalizers", len(report.get("stuck_finalizers", []))),
         ("secrets found outside Authorization", len(report.get("secrets", {}).get("findings", []))),

@@ -86,7 +86,7 @@ class Monitor:
     _dup_since: dict[str, float] = field(default_factory=dict)
     _gone_since: dict[tuple[str, int], float] = field(default_factory=dict)
     _cross_since: dict[tuple[str, int], float] = field(default_factory=dict)
-    _price_checked: set[int] = field(default_factory=set)
+    _price_seen: dict[int, float] = field(default_factory=dict)
     _reported: set[str] = field(default_factory=set)
     _last: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -190,35 +190,43 @@ class Monitor:
         return True
 
     def _price(self, now: float, uid: str, inst: dict[str, Any]) -> None:
-        rid = int(inst["id"])
-        if rid in self._price_checked:
+        """At rent, and whenever the price changes later (a raised bid, an accepted host price
+        increase), the price is within the cap the object had then."""
+        rid, price = int(inst["id"]), rent_price(inst)
+        before = self._price_seen.get(rid)
+        if before is not None and abs(before - price) < 1e-9:
             return
+        self._price_seen[rid] = price
         obj = self.ledger.get(uid)
         if obj is None or rid in obj.adopted_ids:
-            self._price_checked.add(rid)
             return
-        self._price_checked.add(rid)
-        start = float(inst.get("start_date") or now)
-        cap = obj.cap_between(start - self.settle - 30, start + 1)
+        if before is None:  # the rental: the cap when it was decided
+            start = float(inst.get("start_date") or now)
+            cap = obj.cap_between(start - self.settle - 30, start + 1)
+        else:  # a change since the last look
+            cap = obj.cap_between(now - self.settle - 30, now)
         allowed = self.operator_cap if cap is None else min(cap, self.operator_cap)
-        price = rent_price(inst)
         if price > allowed + 1e-6:
+            key = f"instance:{rid}:{price:.6f}"
             self.violate(
                 now,
                 "above_price_cap",
-                f"instance:{rid}",
+                key,
                 object=obj.key,
                 price=round(price, 6),
                 cap=allowed,
+                changed=before is not None,
             )
 
     def _named(self, now: float, present: dict[str, Any], state: dict[str, Any]) -> None:
-        """Volumes and endpoints carry the object in their name: gone objects, duplicates."""
+        """Volumes and endpoints carry the object in their name (workergroups their endpoint's):
+        resources of gone objects; two volumes or endpoints for one object."""
         for kind, rows, field_name in (
             (VOLUMES, state.get("volumes", []), "label"),
             (ENDPOINTS, state.get("endpoints", []), "endpoint_name"),
+            ("workergroups", state.get("workergroups", []), "endpoint_name"),
         ):
-            names = self.ledger.by_vast_name(kind)
+            names = self.ledger.by_vast_name(VOLUMES if kind == VOLUMES else ENDPOINTS)
             seen: dict[str, list[int]] = defaultdict(list)
             for row in rows:
                 obj = names.get(str(row.get(field_name)))
@@ -228,7 +236,7 @@ class Monitor:
                 self._gone(now, obj.uid, int(row["id"]), present, kind)
             for uid, ids in seen.items():
                 key = f"{kind}:{uid}"
-                if len(ids) < 2:
+                if len(ids) < 2 or kind == "workergroups":  # an endpoint may have several
                     self._dup_since.pop(key, None)
                     continue
                 since = self._dup_since.setdefault(key, now)

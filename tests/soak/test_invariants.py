@@ -84,6 +84,15 @@ def test_the_cap_that_applied_at_rent_time_counts(tmp_path: Path) -> None:
     assert kinds(m) == []
 
 
+def test_a_price_raised_above_the_cap_after_the_rental_is_a_violation(tmp_path: Path) -> None:
+    m = monitor(tmp_path, cap=0.6)
+    m.tick(1000.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.5)]})
+    m.tick(1001.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.55)]})
+    assert kinds(m) == []
+    m.tick(1002.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.7)]})
+    assert kinds(m) == ["above_price_cap"]
+
+
 def test_an_instance_alive_after_its_object_is_gone_leaks(tmp_path: Path) -> None:
     m = monitor(tmp_path)
     state = {"instances": [inst(1, UID)]}
