@@ -29,6 +29,13 @@ ROUTES = (
 )
 
 
+SIM_FAULTS = (
+    *("429_detail", "429_json", "429_text", "500", "502", "503", "504"),
+    *("timeout", "slow", "drop"),
+    *("offer_vanish", "create_error_allocates", "listing_lag", "missing_rows"),
+)
+
+
 class Chaos:
     def __init__(self, env: SoakEnv, rng: random.Random) -> None:
         self.env = env
@@ -46,6 +53,7 @@ class Chaos:
         replica = self.env.active_replica()
         if replica is None:
             return None
+        replica.held_down = True
         replica.kill()
         time.sleep(self.rng.uniform(0, 3))
         replica.start()
@@ -58,6 +66,7 @@ class Chaos:
         if len(live) < 2:
             return None
         replica = max(live, key=lambda r: r.priority)
+        replica.held_down = True
         replica.kill()
         down = self.rng.uniform(20, 90)
         timer = threading.Timer(down, replica.start)
@@ -86,25 +95,10 @@ class Chaos:
         sim = self.env.sim
         if sim is None:
             return None
-        kind = self.rng.choice(
-            [
-                "429_detail",
-                "429_json",
-                "429_text",
-                "500",
-                "502",
-                "503",
-                "504",
-                "timeout",
-                "slow",
-                "drop",
-                "offer_vanish",
-                "create_error_allocates",
-                "listing_lag",
-                "missing_rows",
-                "search_quota",
-            ]
-        )
+        # Not search_quota: the client then closes offer search for that key until the next
+        # UTC midnight (as Vast's daily quota asks), which would end renting for the whole run.
+        # tests/e2e/test_instance_faults.py covers it.
+        kind = self.rng.choice(SIM_FAULTS)
         spec: dict[str, Any] = {"kind": kind}
         if kind.startswith(("429", "5")):
             spec["route"] = self.rng.choice(ROUTES)
@@ -127,8 +121,6 @@ class Chaos:
             if not ids:
                 return None
             spec["ids"] = self.rng.sample(ids, min(len(ids), self.rng.randint(1, 3)))
-            spec["count"] = self.rng.randint(1, 3)
-        elif kind == "search_quota":
             spec["count"] = self.rng.randint(1, 3)
         sim.admin.fault(**spec)
         self._count(f"sim:{kind}")
@@ -210,7 +202,7 @@ class Chaos:
             (12, "instance_event", self.instance_event),
             (6, "market_event", self.market_event),
             (6, "kill_operator", self.kill_operator),
-            (2, "failover", self.failover),
+            (3, "failover", self.failover),
             (3, "restart_sim", self.restart_sim),
             (2, "restart_apiserver", self.restart_apiserver),
             (2, "restart_etcd", self.restart_etcd),

@@ -134,14 +134,20 @@ def status_mismatches(objects: list[dict[str, Any]], state: dict[str, Any]) -> l
     return problems
 
 
-def wait_settled(env: SoakEnv, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+def wait_settled(env: SoakEnv, timeout: float, at_least: float) -> bool:
+    """At least `at_least` seconds (the operator catches up with the last faults: a settle
+    window, a peering hand-over), then until five looks in a row find everything settled."""
+    started = time.monotonic()
+    deadline = started + timeout
+    calm = 0
     while time.monotonic() < deadline:
         try:
             objects = [o for p in KINDS for o in env.list_kind(p)]
-            if settled(objects):
+            calm = calm + 1 if settled(objects) else 0
+            if calm >= 5 and time.monotonic() - started >= at_least:
                 return True
         except Exception as exc:
+            calm = 0
             log(f"waiting to settle: {exc}")
         time.sleep(2)
     return False

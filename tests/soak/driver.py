@@ -48,6 +48,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--op-interval", type=float, default=2.0)
     p.add_argument("--fault-interval", type=float, default=12.0)
     p.add_argument("--quiet-timeout", type=float, default=240.0)
+    p.add_argument(
+        "--quiet-min",
+        type=float,
+        default=75.0,
+        help="quiet lasts at least this long (kopf peering's 60 s lifetime: a replica killed "
+        "late may hold the others paused that long)",
+    )
     p.add_argument("--finalizer-bound", type=float, default=150.0)
     p.add_argument("--no-process-faults", action="store_true", help="only API-level faults")
     p.add_argument(
@@ -137,6 +144,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     _step(steps, ledger, "op", what)
             except Exception as exc:  # the API server may be restarting
                 _step(steps, ledger, "op-error", f"{type(exc).__name__}: {exc}"[:300])
+            for exited in env.restart_exited():
+                log(f"step {ledger.step}: {exited}; started again")
+                _step(steps, ledger, "exit", exited)
             if scheduled and time.time() >= scheduled[0][0]:
                 _, name = scheduled.pop(0)
                 fault = chaos.run(name)
@@ -163,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chaos.quiet()
         report["credentials_restored"] = ops.restore_credentials()
         quiet_since = time.time()
-        report["settled"] = wait_settled(env, args.quiet_timeout)
+        report["settled"] = wait_settled(env, args.quiet_timeout, at_least=args.quiet_min)
         problems = _quiet_status(env)
         for problem in problems:
             monitor.violate(time.time(), "status_mismatch", problem)
@@ -204,6 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["restarts"] = {
             **env.restarts,
             "operator_starts": sum(r.starts for r in env.replicas),
+            "operator_exits_on_their_own": [c for r in env.replicas for c in r.exits],
         }
         report["requests"] = requests_summary(env.request_log, env.keys)
         report["money"] = {k: round(v, 6) for k, v in asdict(monitor.money).items()}
@@ -313,6 +324,7 @@ def table(report: dict[str, Any]) -> str:
         ("operator kills (SIGKILL)", faults.get("kill_operator", 0) + faults.get("failover", 0)),
         ("standby take-overs (active replica killed)", faults.get("failover", 0)),
         ("operator starts", restarts.get("operator_starts")),
+        ("operator exits on their own (restarted)", restarts.get("operator_exits_on_their_own")),
         ("vast-sim restarts (state file)", restarts.get("vast-sim", 0)),
         ("kube-apiserver restarts", restarts.get("kube-apiserver", 0)),
         ("etcd restarts", restarts.get("etcd", 0)),

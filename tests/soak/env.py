@@ -64,12 +64,15 @@ class Replica:
         self.metrics_port, self.liveness_port = envtest.free_ports(2)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.held_down = False  # killed on purpose and left down (a standby take-over)
+        self.exits: list[int] = []  # exit codes of exits nobody asked for
 
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
+        self.held_down = False
         if self.alive:
             return
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAST_", "KUBECONFIG"))}
@@ -276,6 +279,20 @@ class SoakEnv:
         for replica in self.replicas:
             if not replica.alive:
                 replica.start()
+
+    def restart_exited(self) -> list[str]:
+        """What a kubelet does: a replica that exited on its own is started again (and the exit
+        is reported)."""
+        restarted = []
+        for replica in self.replicas:
+            if replica.proc is None or replica.alive or replica.held_down:
+                continue
+            code = replica.proc.returncode
+            if code is not None and code != -signal.SIGKILL:
+                replica.exits.append(code)
+                restarted.append(f"operator-{replica.index} exited with {code}")
+            replica.start()
+        return restarted
 
     def restart_sim(self, down: float) -> None:
         """SIGTERM (the state file is written on the way out), then start on the same port."""

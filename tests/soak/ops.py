@@ -22,7 +22,7 @@ QUERIES: tuple[dict[str, Any], ...] = (
     {"gpuNames": ["RTX A6000", "L40S"], "numGpus": 1},
     {"gpuName": "RTX 5090", "numGpus": 1},
 )
-CAPS: tuple[float | None, ...] = (None, 0.15, 0.3, 0.5, 0.8, 1.2, 2.5)
+CAPS: tuple[float | None, ...] = (None, 0.2, 0.35, 0.5, 0.8, 1.2, 2.5)
 VLLM = "3f19d5a7c2b84e6d9a0b1c2d3e4f5a6b"
 
 

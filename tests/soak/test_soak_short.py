@@ -22,8 +22,9 @@ SEED = 20261130
 @pytest.mark.timeout(420)
 def test_short_soak_finds_no_violation(tmp_path: Path) -> None:
     args = driver.parse(
-        f"--duration 70 --objects 10 --seed {SEED} --out {tmp_path} --fault-interval 7 "
-        "--op-interval 1.5 --quiet-timeout 60 --finalizer-bound 60 --every-process-fault".split()
+        f"--duration 60 --objects 10 --seed {SEED} --out {tmp_path} --fault-interval 7 "
+        "--op-interval 1.5 --quiet-timeout 90 --quiet-min 25 --finalizer-bound 60 "
+        "--every-process-fault".split()
     )
     report = driver.run(args)
     print(driver.table(report))
