@@ -19,12 +19,17 @@ import httpx
 from pydantic import SecretStr
 
 from .credit import CreditReader
+from .placement_queue import PlacementQueue
 from .poller import InstancePoller, Snapshot
 from .vast.client import RequestObserver, VastClient
 from .vast.models import Endpoint, Volume, Workergroup
 from .vast.ratelimit import RateLimiter
 
 T = TypeVar("T")
+
+# Demanded listings (after a rent, before calling something gone) start at most one a second:
+# every object that asked meanwhile is served by that one listing (poller.py).
+LISTING_COALESCE = 1.0
 
 
 def fingerprint(api_key: SecretStr) -> str:
@@ -76,6 +81,12 @@ class Account:
     claimed_offers: dict[int, float] = field(default_factory=dict)
     # The account's balance (GET /api/v0/users/current), read at a modest cadence.
     credit: CreditReader | None = None
+    # Objects waiting to rent, and the offer searches they share (placement_queue.py).
+    placement: PlacementQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        # `time.time` looked up at each call: the unit tests' harness replaces this module's time.
+        self.placement = PlacementQueue(self.client.search_offers, clock=lambda: time.time())  # noqa: PLW0108
 
     def held_offers(self, now: float, hold: float = 120.0) -> set[int]:
         """Offers claimed within the last `hold` seconds (older claims are forgotten)."""
@@ -141,6 +152,7 @@ class Accounts:
                 client,
                 interval=self._poll_interval,
                 on_snapshot=self._snapshot_hook(fp),
+                coalesce=LISTING_COALESCE,
             )
             ttl = self._poll_interval
             account = Account(

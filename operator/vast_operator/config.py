@@ -36,6 +36,9 @@ class Settings:
     cluster_id: str | None = None
     sweep_orphans: bool = False
     watch_secrets: bool = True
+    # BENCHMARK ONLY (hidden flag --bench-observe-by-id): observe each instance with its own
+    # GET /instances/{id}/ per pass, the naive way, so the benchmark can compare. Never in use.
+    observe_by_id: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key, even masked by SecretStr's repr
@@ -151,6 +154,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "verb on secrets) so that a created or rotated Secret is acted on within seconds; "
         "without it they are re-read periodically",
     )
+    # Benchmark only, hidden from --help: the naive per-object observation (docs/benchmarks.md).
+    parser.add_argument("--bench-observe-by-id", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--peering", default=env.get("VAST_OPERATOR_PEERING"))
     parser.add_argument("--priority", type=int, default=int(env.get("VAST_OPERATOR_PRIORITY", "0")))
     parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
@@ -192,4 +197,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         cluster_id=args.cluster_id,
         sweep_orphans=args.sweep_orphans,
         watch_secrets=args.watch_secrets,
+        observe_by_id=args.bench_observe_by_id,
     )

@@ -48,7 +48,8 @@ class OperatorContext:
         self.limiter = RateLimiter(
             requests_per_second=settings.requests_per_second,
             scale=settings.rate_limit_scale,
-            margin=0.05,
+            # Pacing counts from each answer (ratelimit.slot), so jitter needs no wide margin.
+            margin=0.01,
         )
         self.accounts = Accounts(
             settings.vast_url,
@@ -70,6 +71,7 @@ class OperatorContext:
             min_boot_timeout=settings.min_boot_timeout,
             cluster_id=settings.cluster_id,
             credit_horizon=settings.credit_horizon,
+            observe_by_id=settings.observe_by_id,
         )
         self.secret_guard = SecretGuard(kube, PLURALS)
         self.secret_watch = SecretWatch(

@@ -228,9 +228,15 @@ class FakeVast:
             raise exc
         return CreateInstanceResult(new_contract=new_id)
 
-    async def list_instances(self) -> list[Instance]:
-        self._call("list_instances")
-        return [i for i in self.instances.values() if i.id not in self.hidden]
+    async def list_instances(
+        self, *, select_filters: dict[str, dict[str, Any]] | None = None
+    ) -> list[Instance]:
+        self._call("list_instances", select_filters)
+        rows = [i for i in self.instances.values() if i.id not in self.hidden]
+        labels = ((select_filters or {}).get("label") or {}).get("in")
+        if labels is not None:
+            rows = [i for i in rows if i.label in labels]
+        return rows
 
     async def get_instance(self, instance_id: int) -> Instance | None:
         self._call("get_instance", instance_id)

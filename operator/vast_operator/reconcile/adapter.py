@@ -84,6 +84,9 @@ class Tuning:
     cluster_id: str | None = None
     # No new rent when the account's credit would not pay the chosen offer this long (0: off).
     credit_horizon: float = 3600.0
+    # BENCHMARK ONLY (--bench-observe-by-id): VastInstance observes its instance with its own
+    # GET /instances/{id}/ per pass instead of the shared listing (the naive way, for ratios).
+    observe_by_id: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,21 @@ rather than per key (offer search) share one identity (`"*"`).
 
 Waiting is fair: callers of the same (identity, route) queue FIFO on an `asyncio.Lock` (whose
 waiters are woken in order), and callers queue FIFO again for their account's bucket. Nobody spins:
-a waiter sleeps exactly until its slot. A caller that waits for one route never blocks callers
-of other routes. `waits_total` and `wait_seconds_total` count the pacing for metrics.
+a waiter sleeps exactly until its slot.
+
+**The interval is counted from the previous answer, not from the previous send** (`slot`). Vast
+(and the simulator) checks the interval when a request arrives, and we cannot see that moment: a
+request sent exactly one interval after the previous one may arrive sooner than it did (event-loop
+stalls after the limiter let it go, a server that worked through a backlog). That was the cause
+of the 429s at production pacing, most of them on the listing and rent routes during ramps, where
+a few milliseconds of jitter against a documented interval land a call inside it. With `slot`, a
+route has at most one call in flight per identity, and the next call is sent no sooner than one
+interval after the previous call's answer came back: the server saw the previous request before
+it answered, so the two arrivals are at least one interval apart whatever the jitter. The cost is
+one round trip per call (milliseconds against intervals of 1-6 s).
+
+A caller that waits for one route never blocks callers of other routes. `waits_total` and
+`wait_seconds_total` count the pacing for metrics.
 
 A spent daily search quota is not a pace: `close` shuts (identity, route) until the quota's reset
 and `closed_for` tells callers to fail at once instead of queueing.
@@ -29,7 +42,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 __all__ = [
@@ -199,20 +213,49 @@ class RateLimiter:
         return bucket
 
     async def acquire(self, identity: str, route: str) -> float:
-        """Wait for a slot on `route` for `identity`; returns the seconds waited."""
+        """Wait for a slot on `route` for `identity`; returns the seconds waited.
+
+        Counts the interval from this moment (the send). Calls to Vast use `slot`, which counts
+        it from the answer; `acquire` stays for callers that cannot tell when a call ended."""
         key = self._key(identity, route)
         lock = self._locks.setdefault(key, asyncio.Lock())
         started = self._clock()
         async with lock:
-            bucket = self._bucket(key)
-            await self._wait_for(bucket)
-            budget = self._account(identity)
-            if budget is not None:
-                account_bucket, account_lock = budget
-                async with account_lock:
-                    await self._wait_for(account_bucket)
-                    account_bucket.take(self._clock())
-            bucket.take(self._clock())
+            await self._take(identity, key)
+        return self._count(started)
+
+    @asynccontextmanager
+    async def slot(self, identity: str, route: str) -> AsyncIterator[float]:
+        """Hold `route` for `identity` while one call is in flight (yields the seconds waited).
+
+        Nobody else's call of the route is sent until this one's answer is back, and then not
+        before one interval has passed since that answer (the module docstring says why)."""
+        key = self._key(identity, route)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        started = self._clock()
+        async with lock:
+            await self._take(identity, key)
+            waited = self._count(started)
+            try:
+                yield waited
+            finally:
+                bucket = self._bucket(key)
+                now = self._clock()
+                if bucket.interval > 0:
+                    bucket.block_until(now + bucket.interval, now)
+
+    async def _take(self, identity: str, key: tuple[str, str]) -> None:
+        bucket = self._bucket(key)
+        await self._wait_for(bucket)
+        budget = self._account(identity)
+        if budget is not None:
+            account_bucket, account_lock = budget
+            async with account_lock:
+                await self._wait_for(account_bucket)
+                account_bucket.take(self._clock())
+        bucket.take(self._clock())
+
+    def _count(self, started: float) -> float:
         waited = max(0.0, self._clock() - started)
         self._acquires += 1
         if waited > 0:

@@ -95,7 +95,17 @@ class InstanceAdapter:
             if refused is not None:
                 return refused
 
-        snap = await ctx.account.poller.snapshot(newer_than=trust_since(s, newer_than))
+        if ctx.tuning.observe_by_id and s.instance_id is not None:
+            # BENCHMARK ONLY: the naive way, one GET per object per pass (Tuning.observe_by_id).
+            found = await self._confirm(ctx, int(s.instance_id))
+            if found is not None:
+                return Observation(found)
+        # An object with an instance expects to see it: a partial listing that shows it will do
+        # (poller.py); only a complete listing may show it gone.
+        expect = label_for(ctx.uid, ctx.tuning.cluster_id) if s.instance_id is not None else None
+        snap = await ctx.account.poller.snapshot(
+            newer_than=trust_since(s, newer_than), expect_label=expect
+        )
         inst, extras = managed(ctx.uid, s, snap)
         if inst is None and s.instance_id is not None:
             # One listing without the row is not proof: pages shift while instances are

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ... import placement_queue
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
 from ...api.instance_parts import MountedVolume as VolumeShown
 from ...kube import Kube
@@ -15,6 +16,7 @@ from ...poller import label_for
 from ...vast import errors as verr
 from ...vast.models import CreateInstanceRequest, Instance, Offer, build_env
 from ...vast.models import VolumeMount as VastVolumeMount
+from ...vast.query import OfferQuery
 from .. import placement
 from ..adapter import CreateResult, Ctx
 from ..conditions import Reason
@@ -133,36 +135,73 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
         exclude_offers=refused,
         global_cap=cap,
     )
-    if w.s.phase != Phase.SEARCHING:
-        w.s.phase, w.s.message = Phase.SEARCHING, "searching the market for an offer"
-        await w.flush()  # searches are paced: say so while this one waits its turn
-    offers = await account.client.search_offers(query)
-    choice = placement.choose(
-        offers, spec, query, exclude_machines=failed, exclude_offers=refused, global_cap=cap
+    queue, key = account.placement, placement_queue.query_key(query)
+    if queue.join(ctx.uid, key) or w.s.phase != Phase.SEARCHING:
+        position, queued = queue.position(ctx.uid)
+        w.s.phase, w.s.message = Phase.SEARCHING, queue_message(position, queued)
+        await w.flush()  # the queue is paced by Vast: say where the object stands, at once
+    queue.prefetch(key, query)
+    if not await queue.wait_turn(ctx.uid, lambda: ctx.being_deleted):
+        return CreateResult(ctx.tuning.idle_interval)  # deleted while queued: nothing rented
+    try:
+        return await rent_at_front(ctx, query, key, pin, failed, refused)
+    finally:
+        queue.leave(ctx.uid)
+
+
+def queue_message(position: int, queued: int) -> str:
+    if position <= 1:
+        return "searching the market for an offer"
+    return (
+        f"waiting for an offer: position {position} of {queued} in this account's placement "
+        "queue (rents are paced by Vast)"
     )
+
+
+async def rent_at_front(
+    ctx: InstanceCtx,
+    query: OfferQuery,
+    key: str,
+    pin: VolumePin,
+    failed: list[int],
+    refused: list[int],
+) -> CreateResult[Instance]:
+    """At the front of the queue: an offer from the shared search, then the rent."""
+    spec, w, account = ctx.spec, ctx.w, ctx.account
+    queue = account.placement
+    result = await queue.results(key, query)
+    choice = fitting(ctx, result, query, failed, refused)
+    if not choice.offers and (result.given or result.started_at < ctx.clock() - 1.0):
+        # The queue has run through the offers of this result that fit: search again.
+        result = await queue.search_again(key, query, result)
+        choice = fitting(ctx, result, query, failed, refused)
     if not choice.offers:
+        if choice.reason is None:
+            msg = "every matching offer is being rented by another object; searching again soon"
+            w.s.phase, w.s.message = Phase.SEARCHING, msg
+            return CreateResult(ctx.tuning.busy_interval)
         w.s.phase, w.s.message = Phase.SEARCHING, choice.message
-        w.ready(False, Reason(choice.reason or Reason.NO_MATCHING_OFFER), choice.message)
+        w.ready(False, Reason(choice.reason), choice.message)
         w.synced(True)
         return CreateResult(ctx.tuning.no_offer_interval)
 
     env = await env_values(ctx.kube, ctx.namespace, spec)
     request = rent_request(spec, ctx.uid, env, pin, ctx.tuning.cluster_id)
-    held = account.held_offers(ctx.clock())
-    candidates = [o for o in choice.offers if o.id not in held]
-    if not candidates:
-        msg = "every matching offer is being rented by another object; searching again soon"
-        w.s.phase, w.s.message = Phase.SEARCHING, msg
-        return CreateResult(ctx.tuning.busy_interval)
-    short = await credit_low(ctx, candidates[0])
+    short = await credit_low(ctx, choice.offers[0])
     if short is not None:
         return CreateResult(short)
     refusals: list[str] = []
-    for offer in candidates[:OFFERS_PER_PASS]:
+    tried = 0
+    for offer in choice.offers:
+        if tried >= OFFERS_PER_PASS:
+            break
         if ctx.being_deleted:
             return CreateResult(ctx.tuning.idle_interval)  # deleted while waiting to rent
+        if not queue.give(result, offer.id):
+            continue  # given to an object ahead of us in the queue
         if not account.claim_offer(offer.id, ctx.clock()):
-            continue  # another object took it while we waited for the rent slot
+            continue  # another object is renting it (from another search)
+        tried += 1
         await ctx.intend(
             Phase.CREATING,
             Reason.CREATING,
@@ -170,7 +209,7 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
             offer_id=offer.id,
         )
         try:
-            result = await account.client.create_instance(offer.id, request)
+            created = await account.client.create_instance(offer.id, request)
         except verr.OfferUnavailableError as exc:
             ctx.event("OfferGone", f"offer {offer.id} was taken; trying the next one")
             if exc.new_contract is not None:
@@ -195,9 +234,9 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
             )
             continue
         # Rented: the claim has done its job (Vast may list the machine's remaining GPUs
-        # under the same offer id, and another object may take them).
+        # under the same offer id in a later search, and another object may take them).
         account.release_offer(offer.id)
-        record_rent(ctx, offer, result.new_contract, pin)
+        record_rent(ctx, offer, created.new_contract, pin)
         return CreateResult(ctx.tuning.busy_interval)
     if refusals:
         msg = f"Vast refused {'; '.join(refusals)}; searching again without them"
@@ -207,6 +246,34 @@ async def rent(ctx: InstanceCtx) -> CreateResult[Instance]:
     msg = "every candidate offer was taken before it could be rented; searching again"
     w.s.phase, w.s.message = Phase.SEARCHING, msg
     return CreateResult(0.5)
+
+
+def fitting(
+    ctx: InstanceCtx,
+    result: placement_queue.Result,
+    query: OfferQuery,
+    failed: list[int],
+    refused: list[int],
+) -> placement.Choice:
+    """The offers of `result` this object may rent: not given to another object, not claimed,
+    and fitting its own spec (price cap, disk, ports). Reason None: all were taken."""
+    account, cap = ctx.account, ctx.tuning.global_price_cap
+    held = account.held_offers(ctx.clock())
+    left = [o for o in result.left() if o.id not in held]
+    choice = placement.choose(
+        left, ctx.spec, query, exclude_machines=failed, exclude_offers=refused, global_cap=cap
+    )
+    if choice.offers or len(left) == len(result.offers):
+        return choice
+    whole = placement.choose(
+        result.offers,
+        ctx.spec,
+        query,
+        exclude_machines=failed,
+        exclude_offers=refused,
+        global_cap=cap,
+    )
+    return whole if not whole.offers else placement.Choice((), None, "")
 
 
 async def destroy_refused_contract(ctx: InstanceCtx, contract: int) -> None:

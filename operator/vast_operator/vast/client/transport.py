@@ -205,22 +205,24 @@ class Transport:
         attempt = 0
         while True:
             self._refuse_if_closed(route)
-            await self._limiter.acquire(self._identity, route)
-            self._refuse_if_closed(route)
-            started = time.monotonic()
             sent = True
             status: int | None = None
             try:
-                response = await wire.send(
-                    self._http,
-                    method,
-                    url,
-                    params=params,
-                    body=body,
-                    headers=self._headers,
-                    http_timeout=self._timeout,
-                    route=route,
-                )
+                # One call of the route in flight; the next one waits one interval after this
+                # one's answer (ratelimit.py says why that, not the send, is the safe mark).
+                async with self._limiter.slot(self._identity, route):
+                    self._refuse_if_closed(route)
+                    started = time.monotonic()
+                    response = await wire.send(
+                        self._http,
+                        method,
+                        url,
+                        params=params,
+                        body=body,
+                        headers=self._headers,
+                        http_timeout=self._timeout,
+                        route=route,
+                    )
             except httpx.HTTPError as exc:
                 error, sent = wire.transport_error(exc, route, (self._api_key,))
             except VastError as exc:  # a redirect that is not followed
