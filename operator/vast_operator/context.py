@@ -176,7 +176,10 @@ class OperatorContext:
                 if k.startswith("vast.ai/") and "last-handled" not in k and k != "vast.ai/reconcile"
             )
         )
-        key = (meta.get("generation"), mine, bool(meta.get("deletionTimestamp")))
+        # The finalizer too: nothing is created before kopf has added it, so its arrival lets
+        # a new object go on at once instead of after a busy interval.
+        finalized = self.settings.finalizer in (meta.get("finalizers") or [])
+        key = (meta.get("generation"), mine, bool(meta.get("deletionTimestamp")), finalized)
         self.secret_watch.track(uid, str(meta.get("namespace") or ""), referenced_secrets(body))
         if self._seen.get(uid) != key:
             if uid in self._seen:

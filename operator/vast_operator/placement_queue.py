@@ -127,7 +127,8 @@ class PlacementQueue:
                 self.leave(uid)
                 return False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ticket.turn.wait(), timeout=check_every)
+                async with asyncio.timeout(check_every):
+                    await ticket.turn.wait()
         if cancelled():
             self.leave(uid)
             return False

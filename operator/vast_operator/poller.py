@@ -226,9 +226,12 @@ class InstancePoller:
             due = self._last_complete + self._interval - now
             if due <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=due)
-            if not self._wakeup.is_set():
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (stop)
+            # that arrives just as the event is set.
+            try:
+                async with asyncio.timeout(due):
+                    await self._wakeup.wait()
+            except TimeoutError:
                 return
             self._wakeup.clear()
 
@@ -335,7 +338,8 @@ class InstancePoller:
                 if remaining <= 0:
                     raise SnapshotUnavailable(str(self.last_error or "timed out"), self.last_error)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
                 if self._fresh(newer_than, expect_label) is not None:
                     continue
                 if self.last_error is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import targets
 import vastbench
 
 from vast_sim.testing import RunningSim, SimAdmin
@@ -65,6 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         help="every object asks for the same GPU (worst case for offer contention); "
         "default: a mix of five GPU queries",
     )
+    parser.add_argument(
+        "--naive",
+        action="store_true",
+        help="after the steady window, observe the same objects the naive way (one GET per "
+        "object per poll, the operator's benchmark-only --bench-observe-by-id) and report ratios",
+    )
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="run every scenario of the targets table (tests/bench/targets.py PLAN, each with "
+        "its own scale) and print the table; --objects and --rate-limit-scale are then ignored",
+    )
     parser.add_argument("--num-machines", type=int, default=None, help="default max(400, 3*N)")
     parser.add_argument(
         "--kubeconfig", type=Path, default=None, help="reuse this cluster (admin kubeconfig)"
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         ramp_timeout_seconds=args.ramp_timeout,
         same_query=args.same_query,
         quick=args.quick,
+        naive=args.naive,
+        plan=[dict(entry) for entry in targets.PLAN] if args.targets else None,
     )
     sim = None
     if args.sim_url:
@@ -100,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     result = vastbench.run(params, Path(args.out), kubeconfig=args.kubeconfig, sim=sim)
     print(vastbench.table(result))
+    if result.get("targets"):
+        print()
+        print(targets.table(result["targets"]))
     print(f"\nwrote {Path(args.out).resolve()} ({result['total_seconds']:.0f}s)")
     return 0 if result["ok"] else 1
 

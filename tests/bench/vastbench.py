@@ -42,6 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ ROOT = HERE.parents[1]
 for extra in (ROOT / "tests" / "controlplane", ROOT / "tests" / "e2e"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
+
+import targets  # noqa: E402
 
 import envtest  # noqa: E402
 from harness import OperatorProcess, instance_manifest  # noqa: E402
@@ -105,6 +108,11 @@ class Params:
     ramp_timeout_seconds: float | None = None  # None: from N and the pacing (ramp_timeout)
     same_query: bool = False  # every object asks for the same GPU (SAME_QUERY)
     quick: bool = False
+    # After the steady window, the same objects observed the naive way (one GET per object per
+    # poll, the operator's benchmark-only --bench-observe-by-id) for a window of the same length.
+    naive: bool = False
+    # Scenarios with their own settings, in one run (targets.PLAN); overrides `objects`.
+    plan: list[dict[str, Any]] | None = None
 
     @property
     def rps(self) -> float:
@@ -114,7 +122,8 @@ class Params:
 
     @property
     def machines(self) -> int:
-        return self.num_machines or max(400, 3 * max(self.objects))
+        sizes = [int(e["n"]) for e in self.plan] if self.plan else self.objects
+        return self.num_machines or max(400, 3 * max(sizes))
 
     @property
     def queries(self) -> tuple[dict[str, Any], ...]:
@@ -209,6 +218,7 @@ class KubeHttp:
 @dataclass
 class ObjectTrack:
     name: str
+    created: float | None = None  # first event that showed the object (it exists)
     first_status: float | None = None  # first event that carried any status.phase
     first_running: float | None = None
     deleted_at: float | None = None
@@ -260,7 +270,7 @@ class Watcher:
             if track is None:
                 if kind == "DELETED":
                     return
-                track = self.objects[name] = ObjectTrack(name)
+                track = self.objects[name] = ObjectTrack(name, created=now)
             if kind == "DELETED":
                 if track.deleted_at is None:
                     track.deleted_at = now
@@ -445,6 +455,7 @@ class BenchOperator:
         namespace: str,
         log_path: Path,
         params: Params,
+        naive: bool = False,
     ) -> None:
         self.metrics_port, self.liveness_port = envtest.free_ports(2)
         extra = [
@@ -464,6 +475,8 @@ class BenchOperator:
             "--backoff-base",
             f"{params.backoff_base:g}",
         ]
+        if naive:
+            extra.append("--bench-observe-by-id")  # benchmark only: the naive observation
         self.process = OperatorProcess(
             kubeconfig=kubeconfig,
             vast_url=sim.url,
@@ -709,8 +722,15 @@ def run_scenario(env: Environment, params: Params, n: int, logs_dir: Path) -> Sc
         _create(scenario, env, params, n, op, watcher)
         if scenario.create.get("all_running"):
             _steady(scenario, env, params, n, op, watcher)
+            if params.naive:
+                op = _naive(scenario, env, params, n, op, watcher, logs_dir)
         _delete(scenario, env, params, n, op, watcher)
-        scenario.operator.update(op.stats(), logs=op.log_summary(), flags=op.argv_flags)
+        stats = op.stats()
+        ramp_stats = scenario.operator.pop("ramp_operator", None)
+        if ramp_stats:  # the operator of the ramp and steady window was replaced (naive)
+            stats["peak_rss_mb"] = max(stats["peak_rss_mb"], ramp_stats["peak_rss_mb"])
+            stats["cpu_seconds"] += ramp_stats["cpu_seconds"]
+        scenario.operator.update(stats, logs=op.log_summary(), flags=op.argv_flags)
         scenario.operator["reconcile_errors"] = op.metrics()["reconcile_errors"]
     except Exception as exc:  # report it with the scenario; the cleanup below still runs
         scenario.problems.append(f"{exc.__class__.__name__}: {exc}")
@@ -763,6 +783,13 @@ def _create(
     tracks = w.tracks()
     latencies = [t.first_running - t0 for t in tracks if t.first_running is not None]
     first_status = [t.first_status - t0 for t in tracks if t.first_status is not None]
+    # From the moment each object existed (its first watch event) to its first status.phase.
+    own_status = [
+        t.first_status - t.created
+        for t in tracks
+        if t.first_status is not None and t.created is not None
+    ]
+    create_floor = targets.create_floor(n, params.rate_limit_scale, params.boot_seconds)
     calls = diff_counts(routes1, routes0)
     total = sum(calls.values())
     requests = diff_counts(metrics1["requests"], metrics0["requests"])
@@ -788,6 +815,18 @@ def _create(
         # How long objects showed no status at all (queued behind the offer-search pacing).
         "first_status_p50_s": _r(percentile(first_status, 50)),
         "first_status_max_s": _r(max(first_status) if first_status else None),
+        "first_status_p95_s": _r(percentile(first_status, 95)),
+        "first_status_since_created_p50_s": _r(percentile(own_status, 50), 2),
+        "first_status_since_created_p95_s": _r(percentile(own_status, 95), 2),
+        "first_status_since_created_max_s": _r(max(own_status) if own_status else None, 2),
+        # What Vast's documented intervals allow at best: the first search, N rents one rent
+        # interval apart, one boot (targets.create_floor); and how far the ramp was from it.
+        "floor_s": round(create_floor, 2),
+        "ratio_to_floor": round(ramp / create_floor, 3) if done else None,
+        "searches": int(calls.get(targets.SEARCH_ROUTE, 0)),
+        "searches_per_object": round(calls.get(targets.SEARCH_ROUTE, 0) / n, 3),
+        "rent_calls": int(calls.get(targets.RENT_ROUTE, 0)),
+        "listing_pages": int(calls.get(LIST_ROUTE, 0)),
         "http_429_by_route": rate_limited_by_route(requests),
         "running_curve": curve,
         "phase_changes": dict(w.phase_changes),
@@ -918,6 +957,84 @@ def _steady(
     )
 
 
+def _swap_operator(
+    env: Environment, params: Params, namespace: str, log_path: Path, *, naive: bool
+) -> BenchOperator:
+    op = BenchOperator(
+        kubeconfig=env.operator_kubeconfig,
+        sim=env.sim,
+        namespace=namespace,
+        log_path=log_path,
+        params=params,
+        naive=naive,
+    )
+    op.start()
+    return op
+
+
+def _naive(
+    scenario: Scenario,
+    env: Environment,
+    params: Params,
+    n: int,
+    op: BenchOperator,
+    w: Watcher,
+    logs_dir: Path,
+) -> BenchOperator:
+    """The same objects, observed the naive way: one GET /instances/{id}/ per object per pass.
+
+    The operator is restarted with the benchmark-only `--bench-observe-by-id`; after a settle
+    of two poll intervals, a window as long as the steady one counts Vast calls by route. Then
+    the normal operator comes back for the delete. Returns the operator now running.
+    """
+    admin = env.sim.admin
+    scenario.operator["ramp_operator"] = op.stats()
+    op.stop()
+    naive = _swap_operator(
+        env, params, scenario.namespace, logs_dir / f"operator-n{n}-naive.log", naive=True
+    )
+    try:
+        log(f"N={n}: naive observation (one GET per object per poll); settling")
+        time.sleep(2 * params.poll_interval)
+        routes0, stats0 = sim_routes(admin), naive.stats()
+        t0 = time.monotonic()
+        time.sleep(params.steady_seconds)
+        seconds = time.monotonic() - t0
+        routes1, stats1 = sim_routes(admin), naive.stats()
+    finally:
+        naive.stop()
+    calls = diff_counts(routes1, routes0)
+    total = sum(calls.values())
+    ours = scenario.steady.get("vast_calls_per_min") or 0.0
+    per_min = total * 60.0 / seconds
+    demand = n * 60.0 / params.poll_interval  # one GET per object per poll, if Vast allowed it
+    get_interval = DEFAULT_INTERVALS[targets.GET_ROUTE] * params.rate_limit_scale
+    scenario.steady["naive"] = {
+        "window_s": round(seconds, 1),
+        "vast_calls_per_min": round(per_min, 2),
+        "vast_calls_per_min_by_route": {k: round(v * 60.0 / seconds, 2) for k, v in calls.items()},
+        "ratio_to_ours": round(per_min / ours, 2) if ours else None,
+        "calls_per_min_wanted": round(demand, 1),
+        "ratio_wanted_to_ours": round(demand / ours, 2) if ours else None,
+        # Vast allows one GET /instances/{id}/ per `get_interval`: the naive way cannot even see
+        # each object once per poll; this is how stale its view of each object gets.
+        "get_route_interval_s": round(get_interval, 3),
+        "seconds_between_looks_per_object": round(n * get_interval, 1),
+        "operator_cpu_percent": round(
+            100.0 * (stats1["cpu_seconds"] - stats0["cpu_seconds"]) / seconds, 1
+        ),
+        "still_running": w.running(),
+    }
+    log(
+        f"N={n}: naive {per_min:.1f} calls/min against ours {ours:.1f} "
+        f"(it would want {demand:.0f}/min)"
+    )
+    log(f"N={n}: the normal operator again, for the delete")
+    return _swap_operator(
+        env, params, scenario.namespace, logs_dir / f"operator-n{n}-after.log", naive=False
+    )
+
+
 def _delete(
     scenario: Scenario, env: Environment, params: Params, n: int, op: BenchOperator, w: Watcher
 ) -> None:
@@ -942,9 +1059,12 @@ def _delete(
     total = sum(calls.values())
     requests = diff_counts(metrics1["requests"], metrics0["requests"])
     left = sim_instances(admin, w.uids)
+    delete_floor = targets.delete_floor(n, params.rate_limit_scale)
     scenario.delete = {
         "all_gone": done,
         "seconds_to_all_gone": round(seconds, 2) if done else None,
+        "floor_s": round(delete_floor, 2),
+        "ratio_to_floor": round(seconds / delete_floor, 3) if done else None,
         "gone_p50_s": _r(percentile(gone, 50)),
         "gone_p95_s": _r(percentile(gone, 95)),
         "vast_calls_total": int(total),
@@ -1083,14 +1203,42 @@ def run(
     }
     with environment(params, kubeconfig=kubeconfig, cluster=cluster, sim=sim) as env:
         result["parameters"]["kubernetes_server"] = env.kube.server
-        for n in params.objects:
-            scenario = run_scenario(env, params, n, logs_dir)
-            result["scenarios"].append(asdict(scenario))
+        for n, scenario_params in scenario_plan(params):
+            configure_sim(env.sim.admin, scenario_params)
+            scenario = run_scenario(env, scenario_params, n, logs_dir)
+            result["scenarios"].append(
+                {**asdict(scenario), "settings": scenario_settings(scenario_params)}
+            )
             write_json(out, result)
+    if params.plan:
+        result["targets"] = targets.rows(result)
     result["total_seconds"] = round(time.monotonic() - started, 1)
     result["ok"] = all(s["ok"] for s in result["scenarios"])
     write_json(out, result)
     return result
+
+
+def scenario_plan(params: Params) -> list[tuple[int, Params]]:
+    """(N, the settings of that scenario): `objects` with the run's settings, or the plan."""
+    if not params.plan:
+        return [(n, params) for n in params.objects]
+    out = []
+    for entry in params.plan:
+        changes = {k: v for k, v in entry.items() if k not in ("n", "label")}
+        out.append(
+            (int(entry["n"]), dc_replace(params, plan=None, objects=[entry["n"]], **changes))
+        )
+    return out
+
+
+def scenario_settings(params: Params) -> dict[str, Any]:
+    return {
+        "rate_limit_scale": params.rate_limit_scale,
+        "same_query": params.same_query,
+        "naive": params.naive,
+        "requests_per_second": params.rps,
+        "steady_seconds": params.steady_seconds,
+    }
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -1101,12 +1249,16 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 COLUMNS = (
     ("N", 5),
+    ("scale", 5),
     ("create p50/p95/max s", 22),
+    ("create/floor", 12),
     ("calls/obj create", 16),
+    ("searches/obj", 12),
     ("steady calls/min", 16),
     ("pages/poll exp (seen)", 21),
     ("429s", 5),
     ("delete s", 8),
+    ("delete/floor", 12),
     ("calls/obj delete", 16),
     ("RSS MB", 7),
     ("CPU s", 7),
@@ -1135,14 +1287,18 @@ def table(result: Mapping[str, Any]) -> str:
         rows.append(
             (
                 str(s["n"]),
+                _fmt((s.get("settings") or {}).get("rate_limit_scale"), "g"),
                 "/".join(
                     _fmt(c.get(k)) for k in ("latency_p50_s", "latency_p95_s", "latency_max_s")
                 ),
+                _fmt(c.get("ratio_to_floor"), ".3f"),
                 _fmt(c.get("vast_calls_per_object"), ".2f"),
+                _fmt(c.get("searches_per_object"), ".3f"),
                 _fmt(st.get("vast_calls_per_min")),
                 pages,
                 str(http_429),
                 _fmt(d.get("seconds_to_all_gone")),
+                _fmt(d.get("ratio_to_floor"), ".3f"),
                 _fmt(d.get("vast_calls_per_object"), ".2f"),
                 _fmt(o.get("peak_rss_mb")),
                 _fmt(o.get("cpu_seconds")),

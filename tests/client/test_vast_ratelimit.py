@@ -263,3 +263,27 @@ async def test_a_closed_route_stays_closed_for_that_key_only_until_it_opens(
     assert await vt.run(stamped(vt, lim, B, SEARCH)) == [0.0]  # nor is its pacing
     vt.now = 3600.0
     assert lim.closed_for(A, SEARCH) == 0.0
+
+
+async def test_a_slot_counts_the_interval_from_the_answer_so_jitter_never_lands_inside_it(
+    vt: VirtualTime,
+) -> None:
+    """The server notes a request anywhere between its send and its answer. With `slot`, the
+    next send waits one interval after the previous answer, so even the worst case (the first
+    noted at its answer, the next at its send) keeps the documented interval."""
+    lim = limiter(vt)
+    calls: list[tuple[float, float]] = []
+
+    async def call(answer_after: float) -> float:
+        async with lim.slot(A, ROUTE):
+            sent = vt.now
+            await vt.sleep(answer_after)  # on the wire; the server notes it at some point
+            calls.append((sent, vt.now))
+        return sent
+
+    sends = await vt.run(*(call(d) for d in (0.5, 0.1, 0.7, 0.0)))
+    assert sends == [0.0, 2.5, 4.6, 7.3]
+    for (_, answered), (sent, _) in itertools.pairwise(sorted(calls)):
+        assert sent - answered >= 2.0 - 1e-9  # no two arrivals closer than the interval
+    # A plain acquire spaces sends only: the 0.5 s answer would have let the next one in at 2.0.
+    assert sends[1] > 2.0
