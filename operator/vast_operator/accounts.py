@@ -27,9 +27,9 @@ from .vast.ratelimit import RateLimiter
 
 T = TypeVar("T")
 
-# Demanded listings (after a rent, before calling something gone) start at most one a second:
+# Demanded listings (after a rent, before calling something gone) start at most one per 2 s:
 # every object that asked meanwhile is served by that one listing (poller.py).
-LISTING_COALESCE = 1.0
+LISTING_COALESCE = 2.0
 
 
 def fingerprint(api_key: SecretStr) -> str:

@@ -106,8 +106,10 @@ def _register(plural: str) -> None:
     ) -> None:
         await _run_daemon(plural, body, stopped, memo)
 
+    # async: kopf runs a sync handler on a worker thread, and these touch shared dicts (a
+    # thousand objects' events then raced: "dictionary changed size during iteration").
     @kopf.on.event(GROUP, VERSION, plural)
-    def event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    async def event(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
         ctx: OperatorContext = memo.ctx
         if type == "DELETED":
             ctx.object_deleted(plural, body)

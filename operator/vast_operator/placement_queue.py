@@ -77,8 +77,8 @@ class PlacementQueue:
         search: Search,
         *,
         clock: Callable[[], float] = time.time,
-        slots: int = 3,
-        max_age: float = 120.0,
+        slots: int = 6,
+        max_age: float = 180.0,
     ) -> None:
         self._search = search
         self._clock = clock

@@ -728,6 +728,8 @@ def run_scenario(env: Environment, params: Params, n: int, logs_dir: Path) -> Sc
         stats = op.stats()
         ramp_stats = scenario.operator.pop("ramp_operator", None)
         if ramp_stats:  # the operator of the ramp and steady window was replaced (naive)
+            scenario.operator["ramp_peak_rss_mb"] = round(ramp_stats["peak_rss_mb"], 1)
+            scenario.operator["delete_peak_rss_mb"] = round(stats["peak_rss_mb"], 1)
             stats["peak_rss_mb"] = max(stats["peak_rss_mb"], ramp_stats["peak_rss_mb"])
             stats["cpu_seconds"] += ramp_stats["cpu_seconds"]
         scenario.operator.update(stats, logs=op.log_summary(), flags=op.argv_flags)
@@ -1029,10 +1031,23 @@ def _naive(
         f"N={n}: naive {per_min:.1f} calls/min against ours {ours:.1f} "
         f"(it would want {demand:.0f}/min)"
     )
-    log(f"N={n}: the normal operator again, for the delete")
-    return _swap_operator(
+    log(f"N={n}: the normal operator again, for the delete; waiting until it has settled")
+    op = _swap_operator(
         env, params, scenario.namespace, logs_dir / f"operator-n{n}-after.log", naive=False
     )
+    # A restarted operator first runs a pass for every object; the delete is timed from a
+    # settled operator, like the one of a scenario without the naive window.
+    settled = wait_until(
+        "the restarted operator to reconcile every object",
+        lambda: op.metrics()["reconciles"] >= n,
+        300.0,
+        every=1.0,
+    )
+    time.sleep(params.poll_interval)
+    scenario.steady["naive"]["restart_settled"] = settled
+    scenario.steady["naive"]["operator_peak_rss_mb"] = round(stats1["peak_rss_mb"], 1)
+    scenario.operator["restarted_peak_rss_mb_before_delete"] = round(op.stats()["peak_rss_mb"], 1)
+    return op
 
 
 def _delete(

@@ -239,7 +239,8 @@ class InstanceAdapter:
         # No rent starts once deletion began, and in-flight ones finished under the object's
         # lock: a listing newer than the last intent shows everything ours.
         snap = await poller.snapshot(newer_than=trust_since(s, newer_than))
-        ids = {i.id for i in snap.for_uid(ctx.uid) if not i.gone}
+        retired = set(s.retired_instance_ids or [])
+        ids = {i.id for i in snap.for_uid(ctx.uid) if not i.gone and i.id not in retired}
         if s.instance_id is not None:
             ids.add(int(s.instance_id))
         if not ids:
@@ -254,4 +255,10 @@ class InstanceAdapter:
         remaining = sorted(i for i in ids if i in confirm.by_id and not confirm.by_id[i].gone)
         if remaining:
             return DeleteResult(False, Reason.DELETING, f"Vast still lists {ids_text(remaining)}")
+        # Confirmed gone by a listing newer than the destroys: recorded as retired, so that a
+        # handler kopf runs again before the finalizer is off sends no second DELETE.
+        for instance_id in ordered:
+            retire(s, instance_id)
+        if s.instance_id is not None and int(s.instance_id) in ids:
+            forget_instance(s)
         return DeleteResult(True, Reason.DESTROYED, f"destroyed {ids_text(ordered)}")
