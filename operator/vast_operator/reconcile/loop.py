@@ -241,6 +241,9 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
                 return min(wait + 0.1, self.tuning.busy_interval)
             newer = max(settle_until, mem.last_intent or 0.0)
             obs = await self.adapter.observe(ctx, newer)
+            if obs.requeue is None and not obs.exists:
+                # One listing can miss a row: a second, later one must agree that nothing landed.
+                obs = await self.adapter.observe(ctx, self.clock())
             if obs.requeue is not None:
                 return obs.requeue
             w.s.outcome_unknown_since = None
@@ -354,7 +357,11 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
                     wait_seconds=min(wait + 0.1, 5.0),
                 )
             newer_than = max(settle_until, newer_than or 0.0)
-        return await self.adapter.delete(ctx, newer_than)
+        result = await self.adapter.delete(ctx, newer_than)
+        if unknown is not None and result.done and result.reason != Reason.DESTROYED:
+            # One listing can miss a row: a second, later one must agree that nothing landed.
+            result = await self.adapter.delete(ctx, self.clock())
+        return result
 
     async def _release(
         self,
