@@ -121,7 +121,9 @@ class Chaos:
             if not ids:
                 return None
             spec["ids"] = self.rng.sample(ids, min(len(ids), self.rng.randint(1, 3)))
-            spec["count"] = self.rng.randint(1, 3)
+            # One listing (the threat docs/design.md models): the loop believes an absence
+            # after an unknown create only when two listings agree.
+            spec["count"] = 1
         sim.admin.fault(**spec)
         self._count(f"sim:{kind}")
         return f"fault {spec}"
