@@ -365,9 +365,7 @@ def _field(data: Any, name: str) -> Any:
 
 
 def _required(data: Any, name: str, route: str) -> Any:
-    """`data[name]` of an answer that must carry it (its value may be null). A body that is no
-    JSON object, or lacks the field, is malformed: reading it as "nothing there" would make the
-    loop rent or create again."""
+    """`data[name]`, which may be null; no such field is malformed, never "nothing there"."""
     if not isinstance(data, dict) or name not in data:
         raise UnexpectedResponseError(f"answer has no {name!r} field", status=200, route=route)
     return data[name]
