@@ -34,6 +34,7 @@ from env import CREATE_SETTLE, OPERATOR_CAP, POLL_INTERVAL, SoakEnv, dump_json, 
 from invariants import DEAD_PHASES, Monitor, label_uid
 from ledger import KINDS, Ledger
 from ops import Ops
+from peering import overlaps
 from secrets_scan import scan_all
 
 NAMESPACES = 3
@@ -218,6 +219,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "operator_exits_on_their_own": [c for r in env.replicas for c in r.exits],
         }
         report["requests"] = requests_summary(env.request_log, env.keys)
+        report["replicas_active_at_once"] = overlaps(
+            {r.index: r.log_path for r in env.replicas},
+            {r.index: r.kills for r in env.replicas},
+            time.time(),
+        )
         report["money"] = {k: round(v, 6) for k, v in asdict(monitor.money).items()}
         report["sim_bill"] = sim_bill(env, monitor.leaked_instances)
         report["leaked_instances"] = sorted(monitor.leaked_instances)
@@ -313,6 +319,12 @@ def _teardown(
     return stuck
 
 
+def _windows(report: dict[str, Any]) -> str:
+    windows = report.get("replicas_active_at_once") or []
+    longest = max((w["seconds"] for w in windows), default=0)
+    return f"{len(windows)} ({longest:.1f})"
+
+
 def table(report: dict[str, Any]) -> str:
     money = report.get("money", {})
     restarts = report.get("restarts", {})
@@ -330,6 +342,7 @@ def table(report: dict[str, Any]) -> str:
         ("kube-apiserver restarts", restarts.get("kube-apiserver", 0)),
         ("etcd restarts", restarts.get("etcd", 0)),
         ("faults by kind", {k: v for k, v in sorted(faults.items()) if ":" in k}),
+        ("windows with two replicas active (longest, s)", _windows(report)),
         ("Vast requests", report.get("requests", {}).get("total")),
         ("429 answers", report.get("requests", {}).get("429")),
         ("invariant violations", len(report.get("violations", []))),

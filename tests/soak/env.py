@@ -66,6 +66,7 @@ class Replica:
         self.starts = 0
         self.held_down = False  # killed on purpose and left down (a standby take-over)
         self.exits: list[int] = []  # exit codes of exits nobody asked for
+        self.kills: list[float] = []  # when the soak SIGKILLed it
 
     @property
     def alive(self) -> bool:
@@ -121,6 +122,7 @@ class Replica:
     def kill(self) -> None:
         """SIGKILL: no cleanup, no last status write."""
         if self.proc is not None and self.proc.poll() is None:
+            self.kills.append(time.time())
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 

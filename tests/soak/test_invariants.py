@@ -145,3 +145,21 @@ def test_a_status_that_disagrees_with_the_simulator_is_reported() -> None:
     assert status_mismatches([running], {"instances": []})
     assert status_mismatches([running], {"instances": [inst(1, UID, actual_status="exited")]})
     assert status_mismatches([k8s(UID, "a", phase="Searching")], {"instances": [inst(1, UID)]})
+
+
+def test_windows_with_two_active_replicas_are_found_in_their_logs(tmp_path: Path) -> None:
+    from peering import overlaps
+
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text(
+        "===== start #1 1796025000 =====\n"
+        "2026-11-30 07:50:01,000 INFO kopf._core.engines.peering: Resuming operations\n"
+    )
+    b.write_text(
+        "===== start #1 1796025005 =====\n"
+        "2026-11-30 07:53:08,000 INFO kopf._core.engines.peering: Resuming operations\n"
+        "2026-11-30 07:53:09,500 INFO kopf._core.engines.peering: Pausing operations\n"
+    )
+    # 07:53:08 UTC on 2026-11-30 is 1796025188
+    assert overlaps({0: a, 1: b}, {}, end=1796025300) == [{"start": 1796025188.0, "seconds": 1.5}]
+    assert overlaps({0: a, 1: b}, {0: [1796025100.0]}, end=1796025300) == []
