@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from fakes import instance_harness, obj, offer
+from fakes import KEY, FakeAccounts, instance_harness, make_account, obj, offer
+from pydantic import SecretStr
 
+from vast_operator.reconcile.loop import ManagedLoop
 from vast_operator.vast import errors as verr
 
 EXAMPLES = int(os.environ.get("SOAK_PROPERTY_EXAMPLES", "200"))
@@ -48,6 +50,7 @@ ACTIONS = st.sampled_from(
         "offer_vanishes",
         "recreate",
         "delete_attempt",
+        "operator_restarts",
     ]
 )
 
@@ -96,6 +99,13 @@ async def step(h: Any, action: str, choice: int) -> None:
         h.next_generation(updatePolicy="Recreate", env=[{"name": "STEP", "value": str(choice)}])
     elif action == "delete_attempt":
         await h.delete()  # under whatever faults are set; the rest of the run goes on
+    elif action == "operator_restarts":
+        # SIGKILL and start again: what the process remembered is gone, Kubernetes and Vast stay.
+        await h.accounts.account.poller.stop()
+        h.accounts = FakeAccounts(make_account(vast, h.tuning.poll_interval))
+        h.loop = ManagedLoop(
+            h.adapter, h.accounts, h.kube, h.events, SecretStr(KEY), h.tuning, clock=h.clock
+        )
     elif action == "offer_vanishes" and vast.offers:
         vast.offers.pop(choice % len(vast.offers))
 
