@@ -112,7 +112,7 @@ def client_for(answer: tuple[int, tuple[str, bytes], str]) -> tuple[VastClient, 
         "http://vast.test/",
         KEY,
         http=http,
-        limiter=RateLimiter(scale=0, requests_per_second=None),
+        limiter=RateLimiter(scale=0, requests_per_second=None, sleep=no_sleep),
         sleep=no_sleep,
     )
     return client, http
@@ -174,7 +174,7 @@ def test_a_poller_that_met_a_bad_answer_serves_the_next_good_listing(answer: Any
             http=http,
             sleep=no_sleep,
             max_retries=0,
-            limiter=RateLimiter(scale=0, requests_per_second=None),
+            limiter=RateLimiter(scale=0, requests_per_second=None, sleep=no_sleep),
         )
         poller = InstancePoller(client, interval=0.01)
         try:
