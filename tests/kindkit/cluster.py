@@ -192,8 +192,11 @@ def example_objects() -> list[tuple[str, str, str]]:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") in PLURALS:
                 kind, spec = doc["kind"], doc.get("spec") or {}
+                # the rule of tests/e2e/test_examples.py's ready_phase
                 phase = READY_PHASE.get(kind, "Running")
-                if kind == "VastInstance" and spec.get("state") == "Stopped":
+                if kind == "VastInstance" and spec.get("restartPolicy") in ("OnFailure", "Never"):
+                    phase = "Succeeded"  # a job: it finishes
+                elif kind == "VastInstance" and spec.get("state") == "Stopped":
                     phase = "Stopped"
                 out.append((PLURALS[kind], doc["metadata"]["name"], phase))
     return out
