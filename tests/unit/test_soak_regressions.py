@@ -58,3 +58,27 @@ async def test_one_listing_missing_the_row_after_an_unknown_create_does_not_end_
     assert result.done
     assert landed not in h.vast.instances, "deletion ended with the instance still running"
     await h.stop()
+
+
+async def test_a_deletion_run_again_after_its_secret_went_finishes_without_a_key() -> None:
+    """Found by the one-hour soak (a namespace deleted with its objects): the deletion
+    destroyed the instance and released the credentials Secret, which the namespace controller
+    then deleted; kopf ran the delete handler once more before the finalizer was off, and that
+    run needed a key for an object whose status still named an instance: DeleteFailed
+    ("Secret ... does not exist") for ever, the object and the namespace stuck."""
+    h = await instance_harness()
+    try:
+        h.kube.secrets[("ns", "creds")] = {"api-key": "own-key-of-the-object"}
+        h.add(obj(spec=instance_spec(credentialsRef={"name": "creds"})))
+        await h.reconcile()
+        assert h.status().get("instanceId") is not None
+        first = await h.delete()
+        assert first.done
+        del h.kube.secrets[("ns", "creds")]  # released, so the namespace controller took it
+
+        again = await h.delete()  # kopf runs the handler again, status as the first run left it
+
+        assert again.done, again.message
+        assert h.vast.count("destroy_instance") == 1
+    finally:
+        await h.stop()

@@ -313,6 +313,11 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             w.synced(False, Reason.DELETE_FAILED, msg)
             self.events(body, "Warning", Reason.DELETE_FAILED, msg)
             result = DeleteResult(False, Reason.DELETE_FAILED, msg)
+        if result.done and result.reason != Reason.ORPHANED:
+            # Vast confirmed nothing is left: the status says so before the Secret is released,
+            # so a handler kopf runs again (the key may be gone by then) finishes without one.
+            for marker in self.adapter.created_markers:
+                setattr(w.s, marker, None)
         try:
             await w.flush()
         except Exception:
