@@ -82,3 +82,29 @@ async def test_a_deletion_run_again_after_its_secret_went_finishes_without_a_key
         assert h.vast.count("destroy_instance") == 1
     finally:
         await h.stop()
+
+
+async def test_a_volume_deletion_run_again_after_its_secret_went_finishes_without_a_key() -> None:
+    """The same, for a VastVolume (run A saw it for volumes and endpoints too)."""
+    from fakes import Harness
+
+    from vast_operator.reconcile.volume import VolumeAdapter
+    from vast_operator.vast.models import VolumeOffer
+
+    h = Harness(adapter=VolumeAdapter(), plural="vastvolumes")
+    h.vast.volume_offers = [VolumeOffer(id=31, machine_id=12, disk_space=500, storage_cost=0.1)]
+    try:
+        h.kube.secrets[("ns", "creds")] = {"api-key": "own-key-of-the-object"}
+        h.add(obj(spec={"size": 50, "credentialsRef": {"name": "creds"}}))
+        await h.reconcile()
+        assert h.status().get("volumeId") is not None
+        first = await h.delete()
+        assert first.done
+        del h.kube.secrets[("ns", "creds")]
+
+        again = await h.delete()
+
+        assert again.done, again.message
+        assert h.vast.count("delete_volume") == 1
+    finally:
+        await h.stop()
