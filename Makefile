@@ -47,7 +47,7 @@ demo-down:
 	@$(MAKE) --no-print-directory cluster-down
 
 bench: bootstrap
-	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/run.py $(ARGS)
 
 # Random operations and faults with invariants checked every second (docs/reliability.md), e.g.
 # make soak ARGS='--duration 3600 --objects 40 --seed 7'

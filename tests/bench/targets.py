@@ -37,11 +37,11 @@ def delete_floor(n: int, scale: float) -> float:
 
 # The scenarios of `run.py --targets`: each row of the targets table comes from one of them.
 PLAN: tuple[dict[str, Any], ...] = (
-    {"label": "scale1-n30", "n": 30, "rate_limit_scale": 1.0},
+    {"label": "n1000", "n": 1000, "rate_limit_scale": 0.05, "naive": True},
     {"label": "n100-mixed", "n": 100, "rate_limit_scale": 0.1},
     {"label": "n100-same", "n": 100, "rate_limit_scale": 0.1, "same_query": True},
     {"label": "n300", "n": 300, "rate_limit_scale": 0.1},
-    {"label": "n1000", "n": 1000, "rate_limit_scale": 0.05, "naive": True},
+    {"label": "scale1-n30", "n": 30, "rate_limit_scale": 1.0},
 )
 
 
