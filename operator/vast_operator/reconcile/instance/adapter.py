@@ -241,6 +241,9 @@ class InstanceAdapter:
         snap = await poller.snapshot(newer_than=trust_since(s, newer_than))
         retired = set(s.retired_instance_ids or [])
         ids = {i.id for i in snap.for_uid(ctx.uid) if not i.gone and i.id not in retired}
+        # Not held while waiting for the delete route: a thousand deletions queued behind it
+        # each kept the listing it began with alive, hundreds of megabytes of snapshots.
+        del snap
         if s.instance_id is not None:
             ids.add(int(s.instance_id))
         if not ids:
