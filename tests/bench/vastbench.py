@@ -701,7 +701,9 @@ def run_scenario(env: Environment, params: Params, n: int, logs_dir: Path) -> Sc
     cluster, admin = env.cluster, env.sim.admin
     namespace = f"bench-n{n}-{secrets.token_hex(3)}"
     scenario = Scenario(n=n, namespace=namespace)
-    log_path = logs_dir / f"operator-n{n}.log"
+    # Scenarios of one run differ by N, query mix and scale: each keeps its own log.
+    tag = f"{'-same' if params.same_query else ''}-scale{params.rate_limit_scale:g}"
+    log_path = logs_dir / f"operator-n{n}{tag}.log"
     log_path.unlink(missing_ok=True)
     scenario.log_path = str(log_path)
     # A reused simulator may hold other people's instances; ours are found by label.
@@ -993,7 +995,11 @@ def _naive(
     scenario.operator["ramp_operator"] = op.stats()
     op.stop()
     naive = _swap_operator(
-        env, params, scenario.namespace, logs_dir / f"operator-n{n}-naive.log", naive=True
+        env,
+        params,
+        scenario.namespace,
+        logs_dir / f"operator-n{n}-naive-scale{params.rate_limit_scale:g}.log",
+        naive=True,
     )
     try:
         log(f"N={n}: naive observation (one GET per object per poll); settling")
@@ -1033,7 +1039,11 @@ def _naive(
     )
     log(f"N={n}: the normal operator again, for the delete; waiting until it has settled")
     op = _swap_operator(
-        env, params, scenario.namespace, logs_dir / f"operator-n{n}-after.log", naive=False
+        env,
+        params,
+        scenario.namespace,
+        logs_dir / f"operator-n{n}-after-scale{params.rate_limit_scale:g}.log",
+        naive=False,
     )
     # A restarted operator first runs a pass for every object; the delete is timed from a
     # settled operator, like the one of a scenario without the naive window.
