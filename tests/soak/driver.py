@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"starting (seed {args.seed}, results in {out})")
     env.replicas_wanted = 2
     env.start()
+    monitor.keys = env.keys
     checker = Checker(env, monitor)
     metrics: list[str] = []
     try:
@@ -228,6 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["sim_bill"] = sim_bill(env, monitor.leaked_instances)
         report["leaked_instances"] = sorted(monitor.leaked_instances)
         report["duplicates"] = monitor.duplicates
+        report["excused"] = monitor.excused
         report["checker"] = {
             "looks": monitor.ticks,
             "gaps": checker.gaps,
@@ -346,6 +348,10 @@ def table(report: dict[str, Any]) -> str:
         ("Vast requests", report.get("requests", {}).get("total")),
         ("429 answers", report.get("requests", {}).get("429")),
         ("invariant violations", len(report.get("violations", []))),
+        (
+            "broken while the operator could not act (no key for the account)",
+            len(report.get("excused", [])),
+        ),
         ("duplicates", report.get("duplicates")),
         ("leaked instances", len(report.get("leaked_instances", []))),
         ("leaked instance-hours", round(money.get("leaked_instance_seconds", 0) / 3600, 4)),

@@ -79,6 +79,9 @@ class Monitor:
     dup_grace: float = 0.0  # set in __post_init__
     gone_grace: float = 6.0
     violations: list[dict[str, Any]] = field(default_factory=list)
+    # What broke an invariant while the operator had no way to act: recorded, not a violation.
+    excused: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the accounts' keys, in the soak's order
     money: Money = field(default_factory=Money)
     duplicates: int = 0
     leaked_instances: set[int] = field(default_factory=set)
@@ -89,6 +92,7 @@ class Monitor:
     _price_seen: dict[int, float] = field(default_factory=dict)
     _reported: set[str] = field(default_factory=set)
     _last: float | None = None
+    _owners: dict[int, int] = field(default_factory=dict)  # Vast user id -> account index
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -117,6 +121,11 @@ class Monitor:
     # -- one look --------------------------------------------------------------------------------
     def tick(self, now: float, objects: list[dict[str, Any]], state: dict[str, Any]) -> None:
         self.ticks += 1
+        self._owners = {
+            int(a["user_id"]): self.keys.index(a["api_key"])
+            for a in state.get("accounts", [])
+            if a.get("api_key") in self.keys
+        }
         present = {o["metadata"]["uid"]: o for o in objects}
         live = [i for i in state.get("instances", []) if i.get("phase") not in DEAD_PHASES]
         dt = 0.0 if self._last is None else min(now - self._last, 30.0)
@@ -206,7 +215,22 @@ class Monitor:
         else:  # a change since the last look
             cap = obj.cap_between(now - self.settle - 30, now)
         allowed = self.operator_cap if cap is None else min(cap, self.operator_cap)
-        if price > allowed + 1e-6:
+        owner = self._owners.get(int(inst.get("owner") or 0))
+        if price > allowed + 1e-6 and before is not None and obj.secret and owner != obj.account:
+            # The host's price rose and nobody answered in time: the object's Secret named
+            # another Vast account then (AccountChanged), so the operator had no key for it.
+            self.excused.append(
+                {
+                    "t": round(now, 3),
+                    "step": self.ledger.step,
+                    "what": "price rose above the cap while AccountChanged",
+                    "instance": rid,
+                    "object": obj.key,
+                    "price": round(price, 6),
+                    "cap": allowed,
+                }
+            )
+        elif price > allowed + 1e-6:
             key = f"instance:{rid}:{price:.6f}"
             self.violate(
                 now,

@@ -93,6 +93,25 @@ def test_a_price_raised_above_the_cap_after_the_rental_is_a_violation(tmp_path: 
     assert kinds(m) == ["above_price_cap"]
 
 
+def test_a_price_rise_nobody_could_answer_is_recorded_but_not_a_violation(tmp_path: Path) -> None:
+    """The object's Secret named the other account (AccountChanged): no key to reject it."""
+    m = monitor(tmp_path, cap=0.6)
+    m.keys = ["key-a", "key-b"]
+    obj = m.ledger.get(UID)
+    assert obj is not None
+    obj.secret, obj.account = "creds-a", 1  # rotated to account 1; the instance is on account 0
+    accounts = [{"user_id": 1, "api_key": "key-a"}, {"user_id": 2, "api_key": "key-b"}]
+    state = {"accounts": accounts, "instances": [inst(1, UID, price=0.5, owner=1)]}
+    m.tick(1000.0, [k8s(UID, "a")], state)
+    state["instances"] = [inst(1, UID, price=0.9, owner=1)]
+    m.tick(1001.0, [k8s(UID, "a")], state)
+    assert kinds(m) == [] and len(m.excused) == 1
+    obj.account = 0  # the Secret names the instance's account: the operator could have said no
+    state["instances"] = [inst(1, UID, price=1.0, owner=1)]
+    m.tick(1002.0, [k8s(UID, "a")], state)
+    assert kinds(m) == ["above_price_cap"]
+
+
 def test_an_instance_alive_after_its_object_is_gone_leaks(tmp_path: Path) -> None:
     m = monitor(tmp_path)
     state = {"instances": [inst(1, UID)]}
