@@ -20,6 +20,7 @@ starts (its data-root is the cache's); any other engine is left alone and the re
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -218,6 +219,14 @@ def _docker_info(fmt: str) -> str:
     return imagekit.docker("info", "--format", fmt, timeout=60).stdout.decode().strip()
 
 
+def _runs_with(wrapper: Path) -> bool:
+    """The engine's default runtime is this very runc-nocap (a stale build is not)."""
+    if _docker_info("{{.DefaultRuntime}}") != RUNTIME_NAME:
+        return False
+    runtimes = json.loads(_docker_info("{{json .Runtimes}}") or "{}")
+    return bool(runtimes.get(RUNTIME_NAME, {}).get("path") == str(wrapper))
+
+
 def _our_dockerd_pid() -> int | None:
     """The pid of a dockerd whose data-root is the cache's (the one imagekit starts)."""
     try:
@@ -251,7 +260,7 @@ def ensure_engine(work: Workarounds, tools: Tools) -> str:
     if work.drop_caps:
         runtime = f"{RUNTIME_NAME}={tools.runc_nocap}"
         extra = ["--add-runtime", runtime, "--default-runtime", RUNTIME_NAME]
-        if imagekit._engine_answers() and _docker_info("{{.DefaultRuntime}}") != RUNTIME_NAME:
+        if imagekit._engine_answers() and not _runs_with(tools.runc_nocap):
             pid = _our_dockerd_pid()
             if pid is None:
                 raise KindError(
