@@ -254,7 +254,13 @@ class InstanceAdapter:
             await ctx.w.flush()
         for instance_id in ordered:
             await client.destroy_instance(instance_id, missing_ok=True)
-        confirm = await poller.snapshot(newer_than=ctx.clock())
+        # A partial listing (poller.py) that shows every destroyed instance as gone (Vast's
+        # `unloaded`) is positive evidence; any id it does not show waits for a complete one.
+        since = ctx.clock()
+        label = label_for(ctx.uid, ctx.tuning.cluster_id)
+        confirm = await poller.snapshot(newer_than=since, expect_label=label)
+        if not confirm.complete and any(i not in confirm.by_id for i in ids):
+            confirm = await poller.snapshot(newer_than=since)
         remaining = sorted(i for i in ids if i in confirm.by_id and not confirm.by_id[i].gone)
         if remaining:
             return DeleteResult(False, Reason.DELETING, f"Vast still lists {ids_text(remaining)}")
