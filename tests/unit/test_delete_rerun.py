@@ -42,8 +42,9 @@ async def test_a_partial_listing_that_shows_the_instance_gone_confirms_the_delet
         result = await h.delete()
 
         assert result.done and result.reason == Reason.DESTROYED
+        assert h.vast.args("destroy_instance") == [rented]
         after = h.vast.args("list_instances")[listed:]
-        assert after[-1] == {"label": {"in": [label_for(f"uid-{'x'}")]}}  # confirmed by it
+        assert after[-1] == {"label": {"in": [label_for("uid-x")]}}  # confirmed by it
         assert None not in after[1:]  # no complete listing after the destroy
     finally:
         await h.stop()
