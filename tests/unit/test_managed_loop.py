@@ -49,6 +49,7 @@ class ThingAdapter:
     spec_model: ClassVar[type[ThingSpec]] = ThingSpec
     status_model: ClassVar[type[ThingStatus]] = ThingStatus
     id_field: ClassVar[str] = "thing_id"
+    releases_on_orphan: ClassVar[bool] = False
     created_markers: ClassVar[tuple[str, ...]] = (
         "thing_id",
         "creating_since",

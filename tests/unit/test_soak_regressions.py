@@ -8,7 +8,6 @@ declared "nothing there" and left the first one running without an object."""
 
 from __future__ import annotations
 
-import pytest
 from fakes import instance_harness, instance_spec, obj
 
 from vast_operator.vast import errors as verr
@@ -111,12 +110,6 @@ async def test_a_volume_deletion_run_again_after_its_secret_went_finishes_withou
         await h.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: the adapter contract makes release best effort ('the loop releases the "
-    "object whatever happens here'); blocking on it needs the contract changed so that only "
-    "adapters that label (instances) block, and a key for volumes and endpoints is not needed",
-)
 async def test_an_orphan_policy_deletion_is_not_done_until_its_instance_is_marked_released() -> (
     None
 ):

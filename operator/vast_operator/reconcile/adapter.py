@@ -28,6 +28,14 @@ An adapter implements four verbs for one kind, over one Vast account:
 - `delete(ctx, newer_than)`: destroy everything the object owns. Return a `DeleteResult`;
   `done=True` only once Vast confirms it is gone.
 
+`release(ctx)` serves `deletionPolicy: Orphan`: it marks what stays on Vast as no longer
+managed. An adapter whose resources carry this operator's label (`releases_on_orphan = True`)
+must relabel them, and the loop finishes the deletion only after `release` returned: a resource
+left with our label would be counted as an orphan and, with `--sweep-orphans`, destroyed,
+although the user chose to keep it. A release that raises is reported as `DeleteFailed` and
+retried. Adapters whose resources carry no label (`releases_on_orphan = False`) are not called,
+so their Orphan deletion needs neither a key nor a Vast call.
+
 An adapter may also implement `absent(ctx, observation)`: what to do when nothing exists before
 the loop considers creating (a lost resource, terminal phases, "not wanted now"). Return a
 delay to stop there, or None to let the loop create.
@@ -190,6 +198,8 @@ class Adapter(Protocol[SpecT, StatusT, ResT]):
     created_markers: ClassVar[tuple[str, ...]]
     # Status field holding the external id (None while nothing is known to exist).
     id_field: ClassVar[str]
+    # deletionPolicy Orphan must relabel what stays on Vast before the object may go.
+    releases_on_orphan: ClassVar[bool]
 
     @property
     def spec_model(self) -> type[SpecT]: ...
@@ -214,5 +224,5 @@ class Adapter(Protocol[SpecT, StatusT, ResT]):
     ) -> DeleteResult: ...
 
     async def release(self, ctx: Ctx[SpecT | None, StatusT]) -> None:
-        """deletionPolicy Orphan: mark what is left on Vast as no longer managed (best effort;
-        the loop releases the object whatever happens here)."""
+        """deletionPolicy Orphan: mark what is left on Vast as no longer managed. Raise when
+        that failed: the loop keeps the finalizer and tries again (see the module doc)."""

@@ -20,6 +20,10 @@ class AccountChanged(Exception):
     """The object's key names another Vast account than the one its resources live on."""
 
 
+class ReleaseFailed(Exception):
+    """deletionPolicy Orphan: what stays on Vast could not be relabelled (message scrubbed)."""
+
+
 class SecretMissing(CredentialsMissing):
     """A Secret the spec points at (SSH key, env value) is absent or lacks the key."""
 
@@ -51,6 +55,8 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
         return Reason.SECRET_NOT_OWNED, str(exc)
     if isinstance(exc, AccountChanged):
         return Reason.ACCOUNT_CHANGED, str(exc)
+    if isinstance(exc, ReleaseFailed):
+        return Reason.DELETE_FAILED, str(exc)
     if isinstance(exc, CredentialsMissing):
         return Reason.CREDENTIALS_NOT_FOUND, str(exc)
     if isinstance(exc, verr.AuthenticationError):

@@ -35,7 +35,7 @@ from .adapter import (
 )
 from .conditions import Reason
 from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
-from .errors import AccountChanged, CredentialsMissing, classify, delay_for
+from .errors import AccountChanged, CredentialsMissing, ReleaseFailed, classify, delay_for
 from .explain import always_explained, stuck_reasons, warn_when_stuck
 from .lifecycle import CREATING, deletion_policy, is_paused, logged, unknown_since
 from .status import StatusWriter
@@ -292,11 +292,13 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         ever = mem.last_intent is not None or any(
             getattr(w.s, f) for f in self.adapter.created_markers
         )
+        released = False
         try:
             if deletion_policy(body) == "Orphan":
                 msg = f"deletionPolicy Orphan: {self._describe(w)} left on Vast"
-                if ever:
-                    await self._release(body, spec, w, mem)
+                if ever and self.adapter.releases_on_orphan:
+                    await self._release(body, spec, w, mem)  # raises: DeleteFailed, retried
+                    released = True
                 self.events(body, "Warning", "Orphaned", msg)
                 result = DeleteResult(True, Reason.ORPHANED, msg)
             elif not ever:
@@ -309,13 +311,18 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             reason, message = classify(exc)
             if reason == Reason.RECONCILE_ERROR:
                 log.error("deletion of %s/%s failed: %s", meta["namespace"], meta["name"], message)
-            msg = f"could not delete on Vast yet: {message}"
+            msg = (
+                message
+                if isinstance(exc, ReleaseFailed)
+                else f"could not delete on Vast yet: {message}"
+            )
             w.synced(False, Reason.DELETE_FAILED, msg)
             self.events(body, "Warning", Reason.DELETE_FAILED, msg)
             result = DeleteResult(False, Reason.DELETE_FAILED, msg)
-        if result.done and result.reason != Reason.ORPHANED:
-            # Vast confirmed nothing is left: the status says so before the Secret is released,
-            # so a handler kopf runs again (the key may be gone by then) finishes without one.
+        if result.done and (result.reason != Reason.ORPHANED or released):
+            # Vast confirmed nothing is left (or what is left is released): the status says so
+            # before the Secret is released, so a handler kopf runs again (the key may be gone
+            # by then) finishes without one.
             for marker in self.adapter.created_markers:
                 setattr(w.s, marker, None)
         try:
@@ -375,18 +382,23 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         w: StatusWriter[StatusT],
         mem: ObjectMemory,
     ) -> None:
-        """Orphan: let the adapter mark what stays on Vast; never block the release on it."""
+        """Orphan: let the adapter relabel what stays on Vast; a failure keeps the finalizer."""
         try:
             account = await self._account(body, mem, w, deleting=True)
             await self.adapter.release(self._ctx(body, spec, w, account))
         except Exception as exc:
             meta = body["metadata"]
+            message = classify(exc)[1]
             log.warning(
                 "could not mark what %s/%s leaves on Vast as released: %s",
                 meta["namespace"],
                 meta["name"],
-                classify(exc)[1],
+                message,
             )
+            raise ReleaseFailed(
+                f"deletionPolicy Orphan: could not mark {self._describe(w)} as released on Vast "
+                f"(it would still count as this operator's); retrying: {message}"
+            ) from None
 
     def _describe(self, w: StatusWriter[StatusT]) -> str:
         value = self._id_of(w.s)

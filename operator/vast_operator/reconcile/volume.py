@@ -103,6 +103,7 @@ class VolumeAdapter:
     spec_model: ClassVar[type[VastVolumeSpec]] = VastVolumeSpec
     status_model: ClassVar[type[VastVolumeStatus]] = VastVolumeStatus
     id_field: ClassVar[str] = "volume_id"
+    releases_on_orphan: ClassVar[bool] = False  # a volume carries no operator label
     created_markers: ClassVar[tuple[str, ...]] = (
         "volume_id",
         "offer_id",

@@ -50,6 +50,7 @@ class EndpointAdapter:
     spec_model: ClassVar[type[VastEndpointSpec]] = VastEndpointSpec
     status_model: ClassVar[type[VastEndpointStatus]] = VastEndpointStatus
     id_field: ClassVar[str] = "endpoint_id"
+    releases_on_orphan: ClassVar[bool] = False  # an endpoint carries no operator label
     created_markers: ClassVar[tuple[str, ...]] = (
         "endpoint_id",
         "creating_since",

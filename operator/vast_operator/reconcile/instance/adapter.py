@@ -69,6 +69,7 @@ class InstanceAdapter:
     spec_model: ClassVar[type[VastInstanceSpec]] = VastInstanceSpec
     status_model: ClassVar[type[VastInstanceStatus]] = VastInstanceStatus
     id_field: ClassVar[str] = "instance_id"
+    releases_on_orphan: ClassVar[bool] = True  # instances carry k8s-vast-operator:<uid>
     created_markers: ClassVar[tuple[str, ...]] = (
         "instance_id",
         "offer_id",
