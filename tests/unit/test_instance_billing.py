@@ -225,3 +225,23 @@ async def test_a_raised_bid_is_billed_from_when_it_was_sent(h: Harness) -> None:
     since = parse_iso(rental.since)
     assert since is not None and abs(since - sent) < 1e-3
     assert rental.gpu_per_hour == 0.5  # the new bid
+
+
+def test_a_rental_that_only_runs_on_rewrites_its_cost_at_most_every_refresh() -> None:
+    """Kubernetes writes: a running rental's cost is not rewritten every cent (hundreds of
+    writes a minute across a fleet), only every ACCRUED_REFRESH, or at once when it changes."""
+    from vast_operator.reconcile.instance.billing import ACCRUED_REFRESH
+
+    s = VastInstanceStatus()
+    observe(s, row(), T0 + 10)
+    show(s, T0 + 10)
+    first = s.accrued_cost
+    show(s, T0 + ACCRUED_REFRESH / 2, now=False)  # a few cents later: not rewritten
+    assert s.accrued_cost == first
+    later = T0 + 10 + ACCRUED_REFRESH
+    exact = show(s, later, now=False)  # the figure is due: rewritten, exact to the cent
+    assert s.accrued_cost == float(exact.quantize(Decimal("0.01")))
+    assert s.accrued_cost != first and parse_iso(s.accrued_cost_at) == later
+    observe(s, row(cur="stopped"), later + 300)
+    show(s, later + 300)  # a change of rate is written at once (it moved by cents since)
+    assert parse_iso(s.accrued_cost_at) == later + 300

@@ -37,6 +37,10 @@ CENT = Decimal("0.01")
 SECONDS_PER_HOUR = Decimal(3600)
 # A stop or start sent this long ago (Vast clock) without any change seen is not waited for.
 ACTION_WINDOW = 300.0
+# While a rental only runs on, status.accruedCost is rewritten at most this often (Vast's clock):
+# a write per cent cost hundreds of Kubernetes writes a minute across a fleet. A rental that
+# opens, closes or changes rate is written at once, with the figure of that moment.
+ACCRUED_REFRESH = 900.0
 
 
 def segment_cost(per_hour: float, seconds: float) -> Decimal:
@@ -167,14 +171,16 @@ def observe(s: VastInstanceStatus, inst: Instance, at: float, offset: float = 0.
     _replace(s, rentals)
 
 
-def show(s: VastInstanceStatus, at: float) -> Decimal:
-    """Write status.accruedCost (to the cent, half-even) when it moved by a cent; returns the
-    exact total."""
+def show(s: VastInstanceStatus, at: float, *, now: bool = True) -> Decimal:
+    """Write status.accruedCost (to the cent, half-even) when it moved by a cent: at once with
+    `now`, else only when the figure shown is `ACCRUED_REFRESH` old. Returns the exact total."""
     exact = total(s, at)
     if not s.rentals and s.earlier_rentals_cost is None:
         return exact
     cents = exact.quantize(CENT, rounding=ROUND_HALF_EVEN)
-    if s.accrued_cost is None or Decimal(repr(s.accrued_cost)) != cents:
+    shown_at = parse_iso(s.accrued_cost_at)
+    due = now or shown_at is None or at - shown_at >= ACCRUED_REFRESH
+    if s.accrued_cost is None or (due and Decimal(repr(s.accrued_cost)) != cents):
         s.accrued_cost = float(cents)
         s.accrued_cost_at = iso(at)
     return exact
@@ -198,8 +204,9 @@ def vast_now(ctx: InstanceCtx, inst: Instance) -> float:
 def follow(ctx: InstanceCtx, inst: Instance) -> None:
     """An observation of the object's instance: bill it and show the total."""
     at = vast_now(ctx, inst)
+    before = ctx.w.s.rentals
     observe(ctx.w.s, inst, at, offset=at - ctx.clock())
-    show(ctx.w.s, at)
+    show(ctx.w.s, at, now=ctx.w.s.rentals != before)  # a rental opened, closed or re-rated
 
 
 def note_action(ctx: InstanceCtx, inst: Instance) -> None:
