@@ -113,10 +113,10 @@ async def test_a_volume_deletion_run_again_after_its_secret_went_finishes_withou
 async def test_an_orphan_policy_deletion_is_not_done_until_its_instance_is_marked_released() -> (
     None
 ):
-    """Found by run B of the soak ("could not mark what ... leaves on Vast as released" while
-    the object's Secret named another account): the deletion finished anyway, so the instance
-    the user chose to keep stayed labelled as this cluster's, was counted as an orphan and, with
-    --sweep-orphans, would be destroyed 10 minutes later."""
+    """Found by run A of the soak ("could not mark what ... leaves on Vast as released: ...
+    ConnectError" during a vast-sim restart): the deletion finished anyway, so the instance the
+    user chose to keep stayed labelled as this cluster's, was counted as an orphan and, with
+    --sweep-orphans, would have been destroyed 10 minutes later."""
     from vast_operator.vast import errors as verr
 
     h = await instance_harness()
