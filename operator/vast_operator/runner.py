@@ -85,6 +85,9 @@ def setup_logging(settings: Settings) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # The `kubernetes` client's connection retries: one WARNING per attempt and per Secret watch
+    # while the API server is down. The failed call itself is reported where it is handled.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if not settings.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
