@@ -64,18 +64,25 @@ class SecretStream(threading.Thread):
             try:
                 version = self._watch_from(version)
             except _Gone:
-                current = self._read_version()
-                if current != version:
-                    self._emit(CHANGED)
-                version = current
+                version = self._resync(version)
             except ApiException as exc:
                 if exc.status == 403:
                     self._emit(FORBIDDEN)
                     return
+                if exc.status == 410:  # answered as a status, not as an ERROR event
+                    version = self._resync(version)
+                    continue
                 self._stopped.wait(self.RETRY)
             except Exception as exc:  # the API server went away; try again
                 log.debug("watch of Secret %s/%s: %s", self._namespace, self._name, type(exc))
                 self._stopped.wait(self.RETRY)
+
+    def _resync(self, version: str | None) -> str | None:
+        """The server forgot `version`: read the Secret afresh, a change if it moved."""
+        current = self._read_version()
+        if current != version:
+            self._emit(CHANGED)
+        return current
 
     def _read_version(self) -> str | None:
         """The Secret's resourceVersion, None when it does not exist (retried until known)."""

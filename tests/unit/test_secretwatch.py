@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -107,3 +108,45 @@ def test_without_streams_nothing_is_watched() -> None:
     watch, _, _ = make(None)
     watch.track("u1", "a", {"vast"})
     assert watch.watched() == set()
+
+
+class _Answer:
+    def __init__(self, version: str) -> None:
+        self.data = json.dumps({"metadata": {"resourceVersion": version}}).encode()
+
+    def release_conn(self) -> None:
+        pass
+
+
+class _Core:
+    """A CoreV1Api whose watch is answered 410 Gone once, then fails while the stream stops."""
+
+    def __init__(self, versions: list[str]) -> None:
+        self.versions = versions
+        self.watches: list[dict[str, Any]] = []
+        self.stream: Any = None
+
+    def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> _Answer:
+        return _Answer(self.versions.pop(0))
+
+    def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        self.watches.append(kwargs)
+        if len(self.watches) == 1:
+            raise ApiException(status=410, reason="Gone")
+        self.stream.stop()
+        raise ApiException(status=500, reason="stopping")
+
+
+def test_a_stream_told_its_version_is_gone_reads_again_and_reports_the_move() -> None:
+    from vast_operator.kube_watch import SecretStream
+
+    core = _Core(["1", "2"])
+    seen: list[str] = []
+    stream = SecretStream(core, "a", "vast", seen.append)  # type: ignore[arg-type]
+    core.stream = stream
+    stream.RETRY = 0.0
+    stream.run()  # on this thread: ends when stopped
+    assert [w["resource_version"] for w in core.watches] == ["1", "2"]
+    assert seen == [CHANGED]  # the Secret moved from 1 to 2 while the watch was gone
