@@ -89,7 +89,8 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
 
 async def follow_contract(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace) -> float | None:
     """The ContractExpiring condition, and the onContractEnd policy once the contract ended."""
-    spec, now = ctx.spec, ctx.clock()
+    # end_date is on Vast's clock: compare it with Vast's now (the row's time), not ours.
+    spec, now = ctx.spec, billing.vast_now(ctx, inst)
     warning = parse_duration(spec.placement.contract_end_warning).total_seconds()
     state = contract_state(inst.end_date, now, warning)
     if state is None:
