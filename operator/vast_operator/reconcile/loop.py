@@ -320,9 +320,8 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             self.events(body, "Warning", Reason.DELETE_FAILED, msg)
             result = DeleteResult(False, Reason.DELETE_FAILED, msg)
         if result.done and (result.reason != Reason.ORPHANED or released):
-            # Vast confirmed nothing is left (or what is left is released): the status says so
-            # before the Secret is released, so a handler kopf runs again (the key may be gone
-            # by then) finishes without one.
+            # Nothing left (or it is released): status says so before the Secret goes, so a
+            # handler kopf runs again (the key may be gone by then) finishes without one.
             for marker in self.adapter.created_markers:
                 setattr(w.s, marker, None)
         try:
@@ -376,15 +375,11 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         return result
 
     async def _release(
-        self,
-        body: Mapping[str, Any],
-        spec: SpecT | None,
-        w: StatusWriter[StatusT],
-        mem: ObjectMemory,
+        self, body: Mapping[str, Any], spec: SpecT | None, w: StatusWriter[StatusT], m: ObjectMemory
     ) -> None:
         """Orphan: let the adapter relabel what stays on Vast; a failure keeps the finalizer."""
         try:
-            account = await self._account(body, mem, w, deleting=True)
+            account = await self._account(body, m, w, deleting=True)
             await self.adapter.release(self._ctx(body, spec, w, account))
         except Exception as exc:
             meta = body["metadata"]
