@@ -13,20 +13,16 @@ from typing import Any
 import cluster as kc
 import httpx
 
+import harness
+
 LABEL_PREFIX = "k8s-vast-operator:"
 
 
 def wait_for(
     what: str, check: Callable[[], Any], timeout: float = 180, interval: float = 1.0
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """The e2e harness's poll, with the slower pace a kubelet-backed cluster needs."""
+    return harness.wait_for(what, check, timeout=timeout, interval=interval)
 
 
 class Sim:
