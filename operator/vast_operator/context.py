@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from .accounts import Accounts
 from .config import Settings
+from .deletion_watch import DeletionWatch
 from .kube import Kube
 from .metrics import Metrics
 from .orphans import OrphanWatch
@@ -81,6 +82,7 @@ class OperatorContext:
             on_change=self.metrics.secret_changes.inc,
         )
         self.metrics.watched_secrets.set_function(lambda: len(self.secret_watch.watched()))
+        self.deletions = DeletionWatch(kube)
         self.orphan_watch = OrphanWatch(settings.cluster_id, sweep=settings.sweep_orphans)
         self._orphans: dict[str, int] = {}
         self._sweeps: set[asyncio.Task[None]] = set()
@@ -131,9 +133,11 @@ class OperatorContext:
     async def start(self) -> None:
         if self.settings.metrics_port:
             self.metrics.serve(self.settings.metrics_port)
+        self.deletions.start()
 
     async def stop(self) -> None:
         self.secret_watch.stop()
+        await self.deletions.stop()
         await self.accounts.aclose()
 
     def health(self) -> dict[str, Any]:
@@ -197,6 +201,7 @@ class OperatorContext:
     def object_deleted(self, plural: str, body: Mapping[str, Any]) -> None:
         uid = (body.get("metadata") or {}).get("uid")
         if uid:
+            self.deletions.gone(uid)
             self.secret_watch.untrack(uid)
             self._loops[plural].forget(uid)
             self._phases.pop(uid, None)

@@ -90,11 +90,13 @@ async def _delete(plural: str, body: kopf.Body, memo: kopf.Memo, retry: int) -> 
     uid = str(body.metadata.uid)
     async with ctx.lock(uid):
         result = await ctx.loop(plural).delete(body)
-    if not result.done:
-        delay = result.wait_seconds
-        raise kopf.TemporaryError(
-            result.message, delay=delay if delay is not None else delete_backoff(retry)
-        )
+    meta = body.metadata
+    if result.done:
+        ctx.deletions.ran(plural, str(meta.namespace), str(meta.name), uid, 0.0)
+        return
+    delay = result.wait_seconds if result.wait_seconds is not None else delete_backoff(retry)
+    ctx.deletions.ran(plural, str(meta.namespace), str(meta.name), uid, delay)
+    raise kopf.TemporaryError(result.message, delay=delay)
 
 
 def _register(plural: str) -> None:

@@ -73,6 +73,12 @@ class Kube(Protocol):
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
 
+    async def annotate_object(
+        self, plural: str, namespace: str, name: str, uid: str, annotations: dict[str, str]
+    ) -> bool:
+        """Merge annotations into the object `uid` (422 if the name is another object's now);
+        False when the API server answered 404."""
+
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]: ...
 
     async def set_secret_finalizer(
@@ -311,6 +317,22 @@ class ClientKube:
             name,
         )
         return None if answer is None else dict(answer)
+
+    async def annotate_object(
+        self, plural: str, namespace: str, name: str, uid: str, annotations: dict[str, str]
+    ) -> bool:
+        answer = await self._call(
+            f"PATCH {_custom_path(namespace, plural)}/{name}",
+            self._custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"metadata": {"uid": uid, "annotations": annotations}},  # uid: a precondition
+            _content_type=MERGE_PATCH,
+        )
+        return answer is not None
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         answer = await self._call(

@@ -113,6 +113,8 @@ class Replica:
             "--priority",
             str(self.priority),
         ]
+        if os.environ.get("SOAK_OPERATOR_VERBOSE"):  # kopf's own debug log, for analysis
+            argv.append("--verbose")
         with self.log_path.open("ab") as handle:
             handle.write(f"\n===== start #{self.starts + 1} {time.time():.0f} =====\n".encode())
             handle.flush()

@@ -77,6 +77,7 @@ class Monitor:
     poll_interval: float
     settle: float
     dup_grace: float = 0.0  # set in __post_init__
+    price_grace: float = 0.0  # set in __post_init__
     gone_grace: float = 6.0
     violations: list[dict[str, Any]] = field(default_factory=list)
     # What broke an invariant while the operator had no way to act: recorded, not a violation.
@@ -90,6 +91,7 @@ class Monitor:
     _gone_since: dict[tuple[str, int], float] = field(default_factory=dict)
     _cross_since: dict[tuple[str, int], float] = field(default_factory=dict)
     _price_seen: dict[int, float] = field(default_factory=dict)
+    _above_since: dict[int, tuple[float, float]] = field(default_factory=dict)  # rid -> (t, cap)
     _reported: set[str] = field(default_factory=set)
     _last: float | None = None
     _owners: dict[int, int] = field(default_factory=dict)  # Vast user id -> account index
@@ -98,6 +100,9 @@ class Monitor:
     def __post_init__(self) -> None:
         # "Longer than one poll interval", plus two looks of the checker and a slow API answer.
         self.dup_grace = self.poll_interval + 3.0
+        # A rise above the cap the operator could not answer: two polls to see and move it,
+        # plus a standby's take-over (peering) after the working replica was killed.
+        self.price_grace = 2 * self.poll_interval + 60.0
 
     # -- recording -------------------------------------------------------------------------------
     def violate(self, now: float, invariant: str, key: str, **detail: Any) -> None:
@@ -199,12 +204,14 @@ class Monitor:
         return True
 
     def _price(self, now: float, uid: str, inst: dict[str, Any]) -> None:
-        """At rent, and whenever the price changes later (a raised bid, an accepted host price
-        increase), the price is within the cap the object had then."""
+        """At rent, the price is within the cap the object had then. A later rise (a raised bid,
+        a host price increase) above the cap the object has may last no longer than
+        `price_grace` while the GPUs are billed: the operator rejects an increase in its notice,
+        or, when it could not answer in time (killed, peering paused), rents elsewhere or stops
+        the instance (contract.hold_price_cap)."""
         rid, price = int(inst["id"]), rent_price(inst)
         before = self._price_seen.get(rid)
-        if before is not None and abs(before - price) < 1e-9:
-            return
+        changed = before is None or abs(before - price) >= 1e-9
         self._price_seen[rid] = price
         obj = self.ledger.get(uid)
         if obj is None or rid in obj.adopted_ids:
@@ -212,35 +219,39 @@ class Monitor:
         if before is None:  # the rental: the cap when it was decided
             start = float(inst.get("start_date") or now)
             cap = obj.cap_between(start - self.settle - 30, start + 1)
-        else:  # a change since the last look
+            allowed = self.operator_cap if cap is None else min(cap, self.operator_cap)
+            if price > allowed + 1e-6:
+                key = f"instance:{rid}:{price:.6f}"
+                self.violate(
+                    now, "above_price_cap", key, object=obj.key, price=round(price, 6), cap=allowed
+                )
+            return
+        if changed:
             cap = obj.cap_between(now - self.settle - 30, now)
-        allowed = self.operator_cap if cap is None else min(cap, self.operator_cap)
+            allowed = self.operator_cap if cap is None else min(cap, self.operator_cap)
+            if price > allowed + 1e-6:
+                self._above_since[rid] = (now, allowed)
+            else:
+                self._above_since.pop(rid, None)
+        if rid not in self._above_since:
+            return
+        since, allowed = self._above_since[rid]
+        gpu_billed = inst.get("actual_status") == "running"
+        if not gpu_billed or obj.delete_requested is not None:
+            return  # only the disk is billed; a deleted object's instance has its own bound
+        if now - since <= self.price_grace:
+            return
         owner = self._owners.get(int(inst.get("owner") or 0))
-        if price > allowed + 1e-6 and before is not None and obj.secret and owner != obj.account:
-            # The host's price rose and nobody answered in time: the object's Secret named
-            # another Vast account then (AccountChanged), so the operator had no key for it.
-            self.excused.append(
-                {
-                    "t": round(now, 3),
-                    "step": self.ledger.step,
-                    "what": "price rose above the cap while AccountChanged",
-                    "instance": rid,
-                    "object": obj.key,
-                    "price": round(price, 6),
-                    "cap": allowed,
-                }
-            )
-        elif price > allowed + 1e-6:
-            key = f"instance:{rid}:{price:.6f}"
-            self.violate(
-                now,
-                "above_price_cap",
-                key,
-                object=obj.key,
-                price=round(price, 6),
-                cap=allowed,
-                changed=before is not None,
-            )
+        detail = {"object": obj.key, "price": round(price, 6), "cap": allowed}
+        if obj.secret and owner != obj.account:
+            # The object's Secret names another Vast account (AccountChanged): the operator has
+            # no key to answer with or to move the instance.
+            entry = {"t": round(now, 3), "step": self.ledger.step, "instance": rid, **detail}
+            self.excused.append({"what": "price above the cap while AccountChanged", **entry})
+            self._above_since.pop(rid, None)
+            return
+        key = f"instance:{rid}:{price:.6f}"
+        self.violate(now, "above_price_cap", key, seconds=round(now - since, 1), **detail)
 
     def _named(self, now: float, present: dict[str, Any], state: dict[str, Any]) -> None:
         """Volumes and endpoints carry the object in their name (workergroups their endpoint's):

@@ -84,13 +84,30 @@ def test_the_cap_that_applied_at_rent_time_counts(tmp_path: Path) -> None:
     assert kinds(m) == []
 
 
-def test_a_price_raised_above_the_cap_after_the_rental_is_a_violation(tmp_path: Path) -> None:
+def test_a_price_raised_above_the_cap_is_a_violation_once_it_outlasts_the_grace(
+    tmp_path: Path,
+) -> None:
+    """Two polls plus a standby's take-over (64 s here) to reject, replace or stop it."""
     m = monitor(tmp_path, cap=0.6)
+    assert m.price_grace == 64.0
     m.tick(1000.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.5)]})
     m.tick(1001.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.55)]})
-    assert kinds(m) == []
     m.tick(1002.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.7)]})
+    m.tick(1060.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.7)]})
+    assert kinds(m) == []
+    m.tick(1067.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.7)]})
     assert kinds(m) == ["above_price_cap"]
+
+
+def test_a_price_rise_undone_or_stopped_within_the_grace_is_no_violation(tmp_path: Path) -> None:
+    m = monitor(tmp_path, cap=0.6)
+    m.tick(1000.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.5)]})
+    m.tick(1002.0, [k8s(UID, "a")], {"instances": [inst(1, UID, price=0.7)]})
+    stopped = inst(1, UID, price=0.7, actual_status="stopped", intended_status="stopped")
+    m.tick(1030.0, [k8s(UID, "a")], {"instances": [stopped]})  # onContractEnd Keep: stopped
+    m.tick(1200.0, [k8s(UID, "a")], {"instances": [stopped]})  # only the disk is billed
+    m.tick(1210.0, [k8s(UID, "a")], {"instances": []})  # or replaced: gone
+    assert kinds(m) == []
 
 
 def test_a_price_rise_nobody_could_answer_is_recorded_but_not_a_violation(tmp_path: Path) -> None:
@@ -105,10 +122,12 @@ def test_a_price_rise_nobody_could_answer_is_recorded_but_not_a_violation(tmp_pa
     m.tick(1000.0, [k8s(UID, "a")], state)
     state["instances"] = [inst(1, UID, price=0.9, owner=1)]
     m.tick(1001.0, [k8s(UID, "a")], state)
+    m.tick(1100.0, [k8s(UID, "a")], state)
     assert kinds(m) == [] and len(m.excused) == 1
     obj.account = 0  # the Secret names the instance's account: the operator could have said no
     state["instances"] = [inst(1, UID, price=1.0, owner=1)]
-    m.tick(1002.0, [k8s(UID, "a")], state)
+    m.tick(1102.0, [k8s(UID, "a")], state)
+    m.tick(1200.0, [k8s(UID, "a")], state)
     assert kinds(m) == ["above_price_cap"]
 
 

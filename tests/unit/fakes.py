@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from vast_operator import accounts as _accounts_module
 from vast_operator.accounts import Account, CachedList
+from vast_operator.kube import KubeError
 from vast_operator.poller import InstancePoller
 from vast_operator.reconcile.adapter import Tuning
 from vast_operator.reconcile.loop import ManagedLoop
@@ -132,6 +133,17 @@ class FakeKube:
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         obj = self.objects.get((plural, namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
+
+    async def annotate_object(
+        self, plural: str, namespace: str, name: str, uid: str, annotations: dict[str, str]
+    ) -> bool:
+        obj = self.objects.get((plural, namespace, name))
+        if obj is None:
+            return False
+        if obj["metadata"].get("uid") != uid:
+            raise KubeError(f"PATCH {plural}/{name}: HTTP 422: metadata.uid: field is immutable")
+        obj["metadata"].setdefault("annotations", {}).update(annotations)
+        return True
 
     async def set_secret_finalizer(
         self, namespace: str, name: str, finalizer: str, present: bool

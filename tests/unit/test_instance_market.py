@@ -278,3 +278,58 @@ async def test_a_price_increase_is_answered_once_even_while_vast_still_shows_it(
     await passes(h, 3)
     assert h.vast.count("answer_price_increase") == 1
     assert h.events.reasons().count("PriceIncreaseRejected") == 1
+
+
+# --- a price increase that applied unanswered ---------------------------------------------------
+
+
+async def test_a_host_price_rise_that_applied_unanswered_above_the_cap_is_rented_elsewhere(
+    h: Harness,
+) -> None:
+    """The operator was down for the whole notice: Vast shows the new price, no increase."""
+    h.add(obj(spec=instance_spec()))
+    instance_id = await rent_and_run(h, dph_total=0.5, **STORAGE)
+    h.vast._set(instance_id, dph_total=1.5)
+    await passes(h, 2)
+    assert h.vast.args("destroy_instance") == [instance_id]
+    assert h.vast.count("create_instance") == 2  # rented again, on another machine
+    assert instance_id not in [int(h.status().get("instanceId") or 0)]
+
+
+async def test_with_on_contract_end_keep_an_unanswered_price_rise_stops_the_instance_and_holds(
+    h: Harness,
+) -> None:
+    h.add(obj(spec=instance_spec(placement={"onContractEnd": "Keep"})))
+    instance_id = await rent_and_run(h, dph_total=0.5, **STORAGE)
+    h.vast._set(instance_id, dph_total=1.5)
+    await passes(h)
+    assert h.vast.args("stop_instance") == [instance_id]
+    h.vast._set(instance_id, actual_status="stopped", intended_status="stopped")
+    await passes(h, 3, advance=60)
+    assert h.vast.count("stop_instance") == 1 and h.vast.count("start_instance") == 0
+    assert h.vast.args("destroy_instance") == []
+    assert h.status()["phase"] == "Stopped"
+    assert h.condition("Ready")["reason"] == "PriceAboveCap"
+    assert [r for t, r, _ in h.events.seen if t == "Warning"].count("PriceAboveCap") == 1
+
+
+async def test_a_price_within_the_cap_or_a_cap_lowered_by_the_user_moves_nothing(
+    h: Harness,
+) -> None:
+    """Accepted increases stay within the cap; a cap lowered below the rent price applies to
+    the next rental, like the other rent-time fields."""
+    h.add(obj(spec=instance_spec(maxPricePerHour=0.4)))
+    instance_id = await rent_and_run(h, dph_total=0.5, **STORAGE)
+    await passes(h, 3, advance=60)
+    h.vast._set(instance_id, dph_total=0.9)  # a rise, but the rent price was above the cap
+    await passes(h)
+    assert h.vast.args("destroy_instance") == [instance_id]  # risen above both: it moves
+    h2 = await instance_harness()
+    try:
+        h2.add(obj(spec=instance_spec()))
+        other = await rent_and_run(h2, dph_total=0.5, **STORAGE)
+        h2.vast._set(other, dph_total=0.9)  # a rise within the cap
+        await passes(h2, 3, advance=60)
+        assert h2.vast.args("destroy_instance") == [] and h2.vast.count("stop_instance") == 0
+    finally:
+        await h2.stop()

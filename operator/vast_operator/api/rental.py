@@ -36,6 +36,11 @@ class Rental(StatusModel):
     disk_per_hour: float | None = Field(
         default=None, description="$/h billed for the disk (storage_total_cost) until destroy."
     )
+    rented_per_hour: float | None = Field(
+        default=None,
+        description="Its dph_total (GPU and disk, $/h) when the operator first saw it: a host "
+        "price increase shows as a higher figure.",
+    )
     acted_at: str | None = Field(
         default=None,
         description="When the operator last stopped or started it, on the operator's clock "

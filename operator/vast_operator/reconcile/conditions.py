@@ -58,6 +58,7 @@ class Reason(StrEnum):
     CONTRACT_ENDING = "EndDateNear"  # ContractExpiring=True
     CONTRACT_VALID = "EndDateFar"  # ContractExpiring=False
     CONTRACT_ENDED = "ContractEnded"  # end_date passed; onContractEnd Keep keeps it stopped
+    PRICE_ABOVE_CAP = "PriceAboveCap"  # a host price increase applied unanswered, above the cap
     APPLIED = "Applied"
     WAITS_FOR_NEXT_RENTAL = "WaitsForNextRental"
     RECREATING = "Recreating"
@@ -95,6 +96,7 @@ STUCK = frozenset(
         Reason.SEARCH_QUOTA_EXCEEDED,
         Reason.CREDIT_LOW,
         Reason.CONTRACT_ENDED,
+        Reason.PRICE_ABOVE_CAP,
     }
 )
 

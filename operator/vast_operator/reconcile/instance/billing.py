@@ -151,7 +151,12 @@ def observe(s: VastInstanceStatus, inst: Instance, at: float, offset: float = 0.
     if index is None:
         start = iso(inst.start_date if inst.start_date is not None else at)
         rental = Rental(instance_id=inst.id, start=start, since=start)
-        rental = rental.model_copy(update={"gpu_per_hour": wanted[0], "disk_per_hour": disk})
+        first = {
+            "gpu_per_hour": wanted[0],
+            "disk_per_hour": disk,
+            "rented_per_hour": inst.dph_total,
+        }
+        rental = rental.model_copy(update=first)
         _replace(s, [*rentals, rental])
         return
     rental = rentals[index]
@@ -220,3 +225,9 @@ def note_destroyed(ctx: InstanceCtx, inst: Instance) -> None:
     at = vast_now(ctx, inst)
     ended(ctx.w.s, inst.id, at)
     show(ctx.w.s, at)
+
+
+def rented_per_hour(s: VastInstanceStatus, instance_id: int) -> float | None:
+    """What the instance cost per hour when it was first seen, if recorded."""
+    found = next((r for r in s.rentals or [] if r.instance_id == instance_id), None)
+    return found.rented_per_hour if found is not None else None

@@ -128,3 +128,38 @@ async def follow_contract(ctx: InstanceCtx, inst: Instance, on_replace: OnReplac
     ctx.w.phase(Phase.STOPPED, Reason.CONTRACT_ENDED, msg)
     ctx.w.synced(True)
     return ctx.tuning.idle_interval
+
+
+async def hold_price_cap(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace) -> float | None:
+    """A host price increase that applied unanswered (the operator was down for its whole
+    notice, or had no key for the account) leaves the instance above the object's cap. The
+    operator then does what a rejection would have led to: onContractEnd Replace rents on
+    another machine; Keep stops it, so only its disk is billed, until the cap is raised. Only
+    a price the host raised counts: a cap lowered below the rent price waits for the next
+    rental, like other rent-time fields. None when the price is within the cap."""
+    spec = ctx.spec
+    if spec.state != "Running" or inst.is_bid or inst.pending_price_increase is not None:
+        return None
+    cap = price_cap(spec, ctx.tuning.global_price_cap)
+    rented = billing.rented_per_hour(ctx.w.s, inst.id)
+    price = inst.dph_total
+    if cap is None or rented is None or price is None or price <= max(cap, rented) + 1e-6:
+        return None
+    why = (
+        f"the host raised the price of instance {inst.id} from ${rented:.4f}/h to "
+        f"${price:.4f}/h, above the cap ${cap:.4f}/h, without an answer in time"
+    )
+    if spec.placement.on_contract_end == "Replace":
+        ctx.w.s.attempts = 0  # a move forced by the host, not a failure of the instance
+        return await replace(ctx, inst, f"{why} (onContractEnd Replace)", on_replace)
+    if inst.intended_status != "stopped":
+        await ctx.account.client.stop_instance(inst.id)
+        ctx.acted(inst.id)
+        billing.note_action(ctx, inst)  # only the disk is billed from now
+    msg = (
+        f"{why}: stopped, so only its disk is billed (onContractEnd Keep). Raise "
+        "maxPricePerHour to run it at this price, or delete the object"
+    )
+    ctx.w.phase(Phase.STOPPED, Reason.PRICE_ABOVE_CAP, msg)
+    ctx.w.synced(True)
+    return ctx.tuning.idle_interval

@@ -20,7 +20,7 @@ from ..conditions import Reason
 from ..placement import HOURS_PER_MONTH, price_cap
 from ..timefmt import iso, parse_iso
 from . import billing
-from .contract import answer_price_increase, follow_contract
+from .contract import answer_price_increase, follow_contract, hold_price_cap
 from .replacing import InstanceCtx, OnReplace, replace
 
 # Prices are rounded to 6 digits on the wire; a bid this close to the minimum has it.
@@ -71,9 +71,13 @@ def winning_bid(inst: Instance, cap: float | None) -> float | None:
 
 
 async def watch_market(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace) -> float | None:
-    """Price increases, the contract end, outbids and scheduling; a delay ends the pass."""
+    """Price increases (answered, or held to the cap once applied), the contract end, outbids
+    and scheduling; a delay ends the pass."""
     ctx.w.s.contract_end = iso(inst.end_date) if inst.end_date else None
     await answer_price_increase(ctx, inst)
+    above = await hold_price_cap(ctx, inst, on_replace)
+    if above is not None:
+        return above
     ended = await follow_contract(ctx, inst, on_replace)
     if ended is not None:
         return ended

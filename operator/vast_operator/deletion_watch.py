@@ -1,0 +1,117 @@
+"""Deletions that should have moved on and did not: touch the object so kopf looks again.
+
+kopf removes the finalizer with one PATCH after the delete handler succeeds, and wakes a delayed
+delete handler with another PATCH when the delay ends. When that PATCH is answered 404 although
+the object is still there, kopf takes the object for gone and waits for its next watch event,
+which may never come: the finalizer stays and `kubectl delete` hangs. The soak saw it seconds
+after an etcd restart: a live object in a terminating namespace was answered `namespaces "..."
+not found` (kube-apiserver's namespace admission read its storage while it recovered).
+
+This keeps, per object being deleted, when its deletion should next move (now when the handler
+finished, after the delay it asked for otherwise). An object still present `grace` seconds after
+that is touched (one annotation, `vast.ai/deletion-retry`) so kopf sees an event and runs the
+delete handler again, which is idempotent. A touch answered 404 is checked with a GET (which no
+admission plugin answers): the object is forgotten only when the GET says it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .kube import Kube, KubeError
+from .reconcile.timefmt import iso
+
+log = logging.getLogger("vast_operator.deletions")
+
+ANNOTATION = "vast.ai/deletion-retry"
+
+
+@dataclass
+class Pending:
+    plural: str
+    namespace: str
+    name: str
+    due: float  # monotonic: when the deletion should have moved on (finalizer gone, or a rerun)
+
+
+class DeletionWatch:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        grace: float = 30.0,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube = kube
+        self.grace = grace
+        self.interval = interval
+        self.clock = clock
+        self.wall = wall
+        self.touches = 0
+        self._pending: dict[str, Pending] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def ran(self, plural: str, namespace: str, name: str, uid: str, wait: float) -> None:
+        """The delete handler of `uid` just ran: it finished (wait 0), or asked for `wait` s."""
+        self._pending[uid] = Pending(plural, namespace, name, self.clock() + max(wait, 0.0))
+
+    def gone(self, uid: str) -> None:
+        self._pending.pop(uid, None)
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def check(self) -> int:
+        """Touch every object whose deletion is overdue by `grace`; returns how many."""
+        now = self.clock()
+        touched = 0
+        for uid, item in list(self._pending.items()):
+            if now < item.due + self.grace:
+                continue
+            item.due = now  # at most one touch per grace
+            where = f"{item.plural} {item.namespace}/{item.name}"
+            try:
+                found = await self.kube.annotate_object(
+                    item.plural, item.namespace, item.name, uid, {ANNOTATION: iso(self.wall())}
+                )
+            except KubeError as exc:  # 422: the name now belongs to another object
+                log.debug("could not touch %s (its deletion is overdue): %s", where, exc)
+                found = False
+            with contextlib.suppress(KubeError):
+                if not found and await self._gone(item, uid):
+                    self._pending.pop(uid, None)
+            if found:
+                touched += 1
+                self.touches += 1
+                log.info("%s: its deletion did not move on; touched it to be handled again", where)
+        return touched
+
+    async def _gone(self, item: Pending, uid: str) -> bool:
+        body = await self.kube.get_object(item.plural, item.namespace, item.name)
+        return body is None or (body.get("metadata") or {}).get("uid") != uid
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except Exception:  # never let the safety net die
+                log.exception("checking overdue deletions failed")
