@@ -610,6 +610,27 @@ async def test_an_instance_named_by_the_annotation_is_adopted_and_labelled_when_
     assert "Adopted" in h.events.reasons()
 
 
+async def test_an_adoption_whose_label_was_refused_is_labelled_on_a_later_pass(
+    h: Harness,
+) -> None:
+    """Found by the soak: five answers of 429/504 used up the retries of the label PUT after
+    status had recorded the instance, and nothing labelled it again."""
+    h.tuning.allow_adoption = True
+    h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
+    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+    h.vast.fail["label_instance"] = verr.TransientError("gateway timeout", status=504)
+    await h.reconcile()
+    assert h.status()["instanceId"] == 500 and h.vast.instances[500].label is None
+    del h.vast.fail["label_instance"]
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.instances[500].label == LABEL
+    await h.poll()
+    await h.reconcile()
+    assert h.vast.count("label_instance") == 2  # labelled once it took, not on every pass
+    assert h.vast.count("create_instance") == 0
+
+
 async def test_an_adopted_instance_that_fails_is_replaced_by_a_rental_on_another_machine(
     h: Harness,
 ) -> None:

@@ -417,6 +417,28 @@ async def test_a_switched_key_is_refused_even_while_the_old_one_is_remembered(h:
     assert h.condition("Synced")["reason"] == "AccountChanged"
 
 
+async def test_a_deletion_refused_for_its_credentials_is_tried_again_soon_and_then_destroys(
+    h: Harness,
+) -> None:
+    """Found by the soak: a deletion that failed on AccountChanged many times was backed off
+    for minutes, and kopf runs no delete handler before its delay, so the Secret a person
+    restored was not used until long after."""
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-one"}
+    h.add(obj(spec=spec(credentialsRef={"name": "vast"})))
+    await h.reconcile()
+    first = h.status()["instanceId"]
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-two"}
+    h.loop._memory.clear()  # a restarted operator: it no longer holds key one
+    h.clock.advance(20)
+    refused = await h.delete()
+    assert not refused.done and refused.wait_seconds == 15.0
+    assert h.vast.count("destroy_instance") == 0
+    h.kube.secrets[("ns", "vast")] = {"api-key": "key-of-account-one"}  # restored
+    h.clock.advance(15)
+    await h.delete()
+    assert h.vast.args("destroy_instance") == [first]
+
+
 async def test_an_annotation_that_is_not_an_instance_id_rents_nothing(h: Harness) -> None:
     h.tuning.allow_adoption = True
     h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "27193126x"}))

@@ -44,7 +44,10 @@ ERROR_DELAYS: dict[Reason, float] = {
 DEFAULT_ERROR_DELAY = 30.0
 # Deletion retries: 2 s doubling per retry, capped, with ±20 % jitter.
 DELETE_BACKOFF_BASE = 2.0
-DELETE_BACKOFF_CAP = 300.0
+DELETE_BACKOFF_CAP = 120.0  # a deletion stuck on Vast errors moves within 2 min of the last
+# A deletion refused for its credentials (the Secret is missing or names another account).
+CREDENTIALS_RECHECK = 15.0
+CREDENTIALS_REASONS = frozenset({Reason.CREDENTIALS_NOT_FOUND, Reason.ACCOUNT_CHANGED})
 
 
 def classify(exc: BaseException) -> tuple[Reason, str]:
@@ -86,6 +89,13 @@ def delay_for(reason: Reason, exc: BaseException | None = None) -> float:
     if isinstance(exc, verr.SearchQuotaExceededError):
         return max(DEFAULT_ERROR_DELAY, exc.reset_at - time.time() + 1.0)
     return ERROR_DELAYS.get(reason, DEFAULT_ERROR_DELAY)
+
+
+def delete_wait(reason: Reason) -> float | None:
+    """How soon a failed deletion is tried again, when its reason says (else a backoff). A
+    Secret a person fixes is looked at again soon: kopf runs no delete handler before the
+    delay it was given, whatever the Secret watch sees, and the check costs no Vast call."""
+    return CREDENTIALS_RECHECK if reason in CREDENTIALS_REASONS else None
 
 
 def delete_backoff(retry: int) -> float:

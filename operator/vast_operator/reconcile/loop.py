@@ -35,7 +35,14 @@ from .adapter import (
 )
 from .conditions import Reason
 from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
-from .errors import AccountChanged, CredentialsMissing, ReleaseFailed, classify, delay_for
+from .errors import (
+    AccountChanged,
+    CredentialsMissing,
+    ReleaseFailed,
+    classify,
+    delay_for,
+    delete_wait,
+)
 from .explain import always_explained, stuck_reasons, warn_when_stuck
 from .lifecycle import CREATING, deletion_policy, is_paused, logged, unknown_since
 from .status import StatusWriter
@@ -311,14 +318,11 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             reason, message = classify(exc)
             if reason == Reason.RECONCILE_ERROR:
                 log.error("deletion of %s/%s failed: %s", meta["namespace"], meta["name"], message)
-            msg = (
-                message
-                if isinstance(exc, ReleaseFailed)
-                else f"could not delete on Vast yet: {message}"
-            )
+            msg = f"could not delete on Vast yet: {message}"
+            msg = message if isinstance(exc, ReleaseFailed) else msg
             w.synced(False, Reason.DELETE_FAILED, msg)
             self.events(body, "Warning", Reason.DELETE_FAILED, msg)
-            result = DeleteResult(False, Reason.DELETE_FAILED, msg)
+            result = DeleteResult(False, Reason.DELETE_FAILED, msg, delete_wait(reason))
         if result.done and (result.reason != Reason.ORPHANED or released):
             # Nothing left (or it is released): status says so before the Secret goes, so a
             # handler kopf runs again (the key may be gone by then) finishes without one.

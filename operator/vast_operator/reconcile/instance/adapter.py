@@ -118,6 +118,13 @@ class InstanceAdapter:
             ctx.event(
                 "DuplicateDestroyed", f"destroyed duplicate instance {extra.id}", warning=True
             )
+        if inst is not None and inst.id == s.instance_id and not inst.label:
+            # An adoption whose label did not take (Vast refused the PUT, the operator died):
+            # unlabelled, the instance escapes every label-based check (duplicates, recovery
+            # after a crash, orphans). A released label is not empty, so a release stays.
+            await client.label_instance(inst.id, label_for(ctx.uid, ctx.tuning.cluster_id))
+            ctx.acted(inst.id)  # the next pass reads a listing that shows the label
+            ctx.event("Adopted", f"adopted existing Vast instance {inst.id} (labelled it now)")
         return Observation(inst)
 
     async def _adopt(self, ctx: InstanceCtx, instance_id: int) -> Observation[Instance] | None:
