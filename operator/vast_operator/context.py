@@ -230,14 +230,21 @@ class OperatorContext:
             if inst.actual_status == "running":
                 by_gpu[inst.gpu_name or "unknown"] += 1
                 dollars += inst.dph_total or 0.0
-            if uid:
-                current[uid] = (
+            if uid:  # every field a rule reacts to: a steady object passes only when woken
+                inc = inst.pending_price_increase
+                row = (
                     inst.id,
                     inst.actual_status,
                     inst.intended_status,
+                    inst.cur_state,
                     inst.status_msg,
                     inst.ssh_host,
+                    inst.dph_total,
+                    inst.min_bid,
+                    inst.end_date,
+                    None if inc is None else (inc.dph_total, inc.dph_base, inc.effective_date),
                 )
+                current[uid] = tuple(sorted((*current.get(uid, ()), row), key=str))
         previous = self._instance_state.get(fingerprint, {})
         for uid in set(current) | set(previous):
             if current.get(uid) != previous.get(uid) and uid in self._wakeups:

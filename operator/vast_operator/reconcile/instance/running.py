@@ -117,8 +117,30 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
         await write_connection_secret(ctx, inst, running=phase == Phase.RUNNING)
 
     if phase in (Phase.RUNNING, Phase.STOPPED):
-        return ctx.tuning.poll_interval
+        return steady_delay(ctx, inst)
     return ctx.tuning.busy_interval
+
+
+def steady_delay(ctx: InstanceCtx, inst: Instance) -> float:
+    """Nothing to do. The poller wakes the object when its row changes (context._on_snapshot
+    compares every field the rules read), so the next pass is only for what time alone brings:
+    the lifetime's end, the contract's warning and end, a price increase applying. At most the
+    idle interval, never less than the poll interval."""
+    spec, s = ctx.spec, ctx.w.s
+    now, vast = ctx.clock(), billing.vast_now(ctx, inst)
+    deadlines: list[float] = []
+    if spec.lifetime and s.started_at:
+        started = parse_iso(s.started_at) or now
+        deadlines.append(started + parse_duration(spec.lifetime).total_seconds() - now)
+    if inst.end_date:
+        warning = parse_duration(spec.placement.contract_end_warning).total_seconds()
+        deadlines += [inst.end_date - warning - vast, inst.end_date - vast]
+    inc = inst.pending_price_increase
+    if inc is not None and inc.effective_date:
+        deadlines.append(inc.effective_date - vast)
+    soonest = min([d for d in deadlines if d > 0], default=ctx.tuning.idle_interval)
+    longest = max(ctx.tuning.poll_interval, ctx.tuning.idle_interval)
+    return max(ctx.tuning.poll_interval, min(longest, soonest + 0.5))
 
 
 async def expire(ctx: InstanceCtx, inst: Instance) -> float:
