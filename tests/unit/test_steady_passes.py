@@ -32,10 +32,12 @@ async def running(h: Harness, **fields: Any) -> float:
     return await h.reconcile()
 
 
-async def test_a_steady_running_instance_waits_the_idle_interval(h: Harness) -> None:
+async def test_a_steady_running_instance_waits_four_polls_at_most_the_idle_interval(
+    h: Harness,
+) -> None:
     h.add(obj(spec=instance_spec()))
     delay = await running(h)
-    assert delay == max(h.tuning.idle_interval, h.tuning.poll_interval)
+    assert delay == min(h.tuning.idle_interval, 4 * h.tuning.poll_interval) == 60.0
 
 
 async def test_a_lifetime_ending_sooner_shortens_the_wait(h: Harness) -> None:

@@ -54,6 +54,10 @@ def mirror(ctx: InstanceCtx, inst: Instance) -> None:
     billing.follow(ctx, inst)
 
 
+# A steady object nothing wakes is still passed every few polls (at most the idle interval).
+STEADY_POLLS = 4
+
+
 async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) -> float:
     """Bring an existing instance in line with the spec; returns the next delay."""
     spec, s, now = ctx.spec, ctx.w.s, ctx.clock()
@@ -124,8 +128,8 @@ async def run(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace = None) ->
 def steady_delay(ctx: InstanceCtx, inst: Instance) -> float:
     """Nothing to do. The poller wakes the object when its row changes (context._on_snapshot
     compares every field the rules read), so the next pass is only for what time alone brings:
-    the lifetime's end, the contract's warning and end, a price increase applying. At most the
-    idle interval, never less than the poll interval."""
+    the lifetime's end, the contract's warning and end, a price increase applying, the accrued
+    cost's refresh. At most STEADY_POLLS polls (and the idle interval), never less than one."""
     spec, s = ctx.spec, ctx.w.s
     now, vast = ctx.clock(), billing.vast_now(ctx, inst)
     deadlines: list[float] = []
@@ -138,9 +142,10 @@ def steady_delay(ctx: InstanceCtx, inst: Instance) -> float:
     inc = inst.pending_price_increase
     if inc is not None and inc.effective_date:
         deadlines.append(inc.effective_date - vast)
-    soonest = min([d for d in deadlines if d > 0], default=ctx.tuning.idle_interval)
-    longest = max(ctx.tuning.poll_interval, ctx.tuning.idle_interval)
-    return max(ctx.tuning.poll_interval, min(longest, soonest + 0.5))
+    poll = ctx.tuning.poll_interval
+    longest = max(poll, min(ctx.tuning.idle_interval, STEADY_POLLS * poll))
+    soonest = min([d for d in deadlines if d > 0], default=longest)
+    return max(poll, min(longest, soonest + 0.5))
 
 
 async def expire(ctx: InstanceCtx, inst: Instance) -> float:
