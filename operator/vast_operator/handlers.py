@@ -65,6 +65,7 @@ async def _run_daemon(
     uid = str(body.metadata.uid)
     wake = ctx.wakeup(uid)
     loop = ctx.loop(plural)
+    loop.memory(uid).halted = lambda: bool(stopped)  # a pass under way creates nothing then
     try:
         while not stopped:
             wake.clear()

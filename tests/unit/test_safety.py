@@ -463,3 +463,32 @@ async def test_switching_secrets_never_releases_one_another_object_still_uses(h:
     h.kube.objects[("vastinstances", "ns", "y")]["spec"]["credentialsRef"] = {"name": "a"}
     await h.reconcile("y")  # y leaves b for a: x still uses b
     assert h.kube.secret_finalizers[("ns", "b")] == {SECRET_IN_USE}
+
+
+async def test_a_pass_whose_daemon_was_told_to_stop_creates_nothing_and_writes_nothing(
+    h: Harness,
+) -> None:
+    """Found by the soak: kopf peering paused a replica while its passes waited for a search
+    (a 429 storm); 11 s later they went on, wrote their intents and rented, at the same moment
+    as the replica that had taken over: two instances and two volumes for each object."""
+    h.add(obj(spec=spec()))
+    stop = False
+    h.loop.memory("uid-x").halted = lambda: stop
+
+    writes: list[int] = []
+
+    def pause(_: Any) -> None:  # the pause arrives while the pass waits for its search
+        nonlocal stop
+        stop = True
+        writes.append(len(h.kube.status_patches))
+
+    h.vast.hooks["search_offers"] = pause
+    await h.reconcile()
+    assert h.vast.count("search_offers") == 1
+    assert h.vast.count("create_instance") == 0
+    assert len(h.kube.status_patches) == writes[0]  # after the pause: no intent, no status
+    assert not any("creatingSince" in p for p in h.kube.status_patches)
+    stop = False
+    del h.vast.hooks["search_offers"]
+    await h.reconcile()  # a daemon of the replica that works
+    assert h.vast.count("create_instance") == 1

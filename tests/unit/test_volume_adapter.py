@@ -214,6 +214,35 @@ async def test_deletion_deletes_the_volume_and_is_done_once_vast_no_longer_lists
     assert h.vast.volumes == {}
 
 
+async def test_a_second_volume_with_the_objects_uid_name_is_deleted_and_never_outlives_it(
+    h: Harness,
+) -> None:
+    """Found by the soak: two replicas each created the object's volume at the same moment;
+    the deletion then deleted the one in status and left the other on Vast."""
+    h.add(obj(spec={"size": 50}))
+    await h.reconcile()
+    h.vast.volumes[900] = Volume(id=900, label=OURS, machine_id=13, disk_space=50)
+    h.clock.advance(30)
+    await h.reconcile()
+    assert h.vast.args("delete_volume") == [900]  # the unused duplicate goes at once
+    assert "DuplicateDestroyed" in h.events.reasons()
+    assert int(h.status()["volumeId"]) == FIRST
+    h.vast.volumes[901] = Volume(id=901, label=OURS, machine_id=13, disk_space=50)
+    result = await h.delete()  # one that appeared just before the deletion goes with it
+    assert result.done and sorted(h.vast.args("delete_volume")) == [900, 901, FIRST]
+    assert h.vast.volumes == {}
+
+
+async def test_a_volume_named_by_the_user_is_never_taken_for_a_duplicate(h: Harness) -> None:
+    h.add(obj(spec={"size": 50, "name": "mine"}))
+    await h.reconcile()
+    h.vast.volumes[900] = Volume(id=900, label="mine", machine_id=13, disk_space=50)
+    h.clock.advance(30)
+    await h.reconcile()
+    assert (await h.delete()).done
+    assert h.vast.args("delete_volume") == [FIRST] and 900 in h.vast.volumes
+
+
 async def test_deletion_after_an_unknown_create_waits_the_settle_window_then_deletes_the_volume_that_appeared(  # noqa: E501
     h: Harness,
 ) -> None:

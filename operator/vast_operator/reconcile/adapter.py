@@ -58,6 +58,7 @@ from ..accounts import Account
 from ..api.common import ManagedStatus
 from ..kube import Kube
 from .conditions import Reason
+from .errors import PassHalted
 from .status import StatusWriter
 from .timefmt import iso
 
@@ -136,6 +137,7 @@ class ObjectMemory:
     acted_on: int | None = None  # the resource of the last power action (stop, start)
     api_key: SecretStr | None = None  # last key that worked, so deletion outlives its Secret
     deleting: bool = False
+    halted: Callable[[], bool] | None = None  # True once the object's daemon is told to stop
 
 
 @dataclass
@@ -180,7 +182,10 @@ class Ctx(Generic[AnySpec, StatusT]):
         """Record the intent to create, and write it to the API server before the Vast call.
 
         If the process dies after Vast said yes, the next pass knows to look before creating.
+        A pass whose daemon was told to stop meanwhile (a search can wait long) stops here.
         """
+        if self.memory.halted is not None and self.memory.halted():
+            raise PassHalted(f"{self.namespace}/{self.name}: stopped before creating")
         now = self.clock()
         self.memory.last_intent = now
         for key, value in fields.items():

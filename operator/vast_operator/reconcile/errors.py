@@ -20,6 +20,13 @@ class AccountChanged(Exception):
     """The object's key names another Vast account than the one its resources live on."""
 
 
+class PassHalted(Exception):
+    """The object's daemon was told to stop (kopf peering paused this replica, or deletion
+    began) while a pass was under way: it creates nothing more. Another replica may be
+    working on the same object now, and only a pass that stops before its intent write keeps
+    the two from both creating (the settle window covers a create already sent)."""
+
+
 class ReleaseFailed(Exception):
     """deletionPolicy Orphan: what stays on Vast could not be relabelled (message scrubbed)."""
 

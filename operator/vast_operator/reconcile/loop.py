@@ -20,6 +20,7 @@ from ..accounts import Account, Accounts, fingerprint
 from ..api.common import ManagedStatus
 from ..kube import Kube
 from ..vast import errors as verr
+from . import errors
 from .adapter import (
     Adapter,
     CreateResult,
@@ -35,14 +36,7 @@ from .adapter import (
 )
 from .conditions import Reason
 from .credentials import SecretGuard, credentials_ref_of, resolve_api_key
-from .errors import (
-    AccountChanged,
-    CredentialsMissing,
-    ReleaseFailed,
-    classify,
-    delay_for,
-    delete_wait,
-)
+from .errors import AccountChanged, CredentialsMissing, PassHalted, ReleaseFailed, classify
 from .explain import always_explained, stuck_reasons, warn_when_stuck
 from .lifecycle import CREATING, deletion_policy, is_paused, logged, unknown_since
 from .status import StatusWriter
@@ -187,7 +181,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             where = ".".join(str(p) for p in error.get("loc") or ())
             msg = f"spec is invalid: {where + ': ' if where else ''}{error['msg']}"
             w.synced(False, Reason.INVALID_SPEC, msg)
-            return await self._finish(body, w, before, delay_for(Reason.INVALID_SPEC))
+            return await self._finish(body, w, before, errors.delay_for(Reason.INVALID_SPEC))
         mem = self.memory(str(body["metadata"]["uid"]))
         if body["metadata"].get("deletionTimestamp") or mem.deleting:
             return self.tuning.idle_interval
@@ -196,6 +190,8 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             return await self._finish(body, w, before, self.tuning.idle_interval)
         try:
             delay = await self._pass(body, spec, w, mem)
+        except PassHalted:
+            return self.tuning.busy_interval  # another replica may act now: write nothing
         except Exception as exc:
             delay = self._failed(body, w, exc)
         w.s.observed_generation = w.generation
@@ -218,7 +214,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             if self.on_unexpected is not None:
                 self.on_unexpected()
         w.synced(False, reason, message)
-        return delay_for(reason, exc)
+        return errors.delay_for(reason, exc)
 
     async def _pass(
         self, body: Mapping[str, Any], spec: SpecT, w: StatusWriter[StatusT], mem: ObjectMemory
@@ -274,7 +270,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             ctx.w.s.message = message
             ctx.w.ready(False, reason, message)
             ctx.w.synced(False, reason, message)
-            return delay_for(reason, exc)
+            return errors.delay_for(reason, exc)
         if result.resource is not None:
             return await self.adapter.update(ctx, Observation(result.resource))
         return result.requeue
@@ -322,7 +318,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
             msg = message if isinstance(exc, ReleaseFailed) else msg
             w.synced(False, Reason.DELETE_FAILED, msg)
             self.events(body, "Warning", Reason.DELETE_FAILED, msg)
-            result = DeleteResult(False, Reason.DELETE_FAILED, msg, delete_wait(reason))
+            result = DeleteResult(False, Reason.DELETE_FAILED, msg, errors.delete_wait(reason))
         if result.done and (result.reason != Reason.ORPHANED or released):
             # Nothing left (or it is released): status says so before the Secret goes, so a
             # handler kopf runs again (the key may be gone by then) finishes without one.

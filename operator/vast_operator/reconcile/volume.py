@@ -81,6 +81,14 @@ def find(rows: list[Volume], s: VastVolumeStatus, name: str, uid: str) -> Volume
     return None
 
 
+def duplicates(rows: list[Volume], found: Volume | None, name: str, uid: str) -> list[Volume]:
+    """Other volumes with the name that carries this object's UID (nobody else makes it): a
+    second create that landed. Never for a name the user chose: it may be someone else's."""
+    if name != default_name(uid):
+        return []
+    return [r for r in rows if r.label == name and (found is None or r.id != found.id)]
+
+
 async def offers_for(account: Account, spec: VastVolumeSpec) -> list[VolumeOffer]:
     query = build_volume_query(spec)
     q = spec.offer.query
@@ -120,7 +128,15 @@ class VolumeAdapter:
         if found is None and (s.volume_id is not None or newer_than is not None):
             # Absence needs a listing that began now (and after the loop's last intent).
             fresh = max(ctx.clock() - 0.001, newer_than or 0.0)
-            found = find(await volumes.get(newer_than=fresh), s, name, ctx.uid)
+            rows = await volumes.get(newer_than=fresh)
+            found = find(rows, s, name, ctx.uid)
+        if found is not None and s.volume_id is not None and found.id == int(s.volume_id):
+            for extra in duplicates(rows, found, name, ctx.uid):
+                if not extra.instance_ids:  # unused: a double create holds no data
+                    await ctx.account.client.delete_volume(extra.id, missing_ok=True)
+                    volumes.invalidate()
+                    msg = f"deleted duplicate volume V.{extra.id}"
+                    ctx.event("DuplicateDestroyed", msg, warning=True)
         return Observation(found)
 
     async def absent(self, ctx: VolumeCtx, observation: Observation[Volume]) -> float | None:
@@ -214,16 +230,20 @@ class VolumeAdapter:
             return DeleteResult(False, Reason.IN_USE, msg, wait_seconds=IN_USE_RECHECK)
         since = max(ctx.clock() - 0.001, newer_than or 0.0)
         name = vast_name(ctx.spec, ctx.uid)
-        found = find(await account.volumes.get(newer_than=since), w.s, name, ctx.uid)
-        if found is None:
+        rows = await account.volumes.get(newer_than=since)
+        found = find(rows, w.s, name, ctx.uid)
+        targets = ([found] if found is not None else []) + duplicates(rows, found, name, ctx.uid)
+        if not targets:
             return DeleteResult(True, Reason.NEVER_CREATED, "nothing on Vast")
-        if found.instance_ids:
-            ids = ", ".join(str(i) for i in found.instance_ids)
+        if used := sorted({i for v in targets for i in v.instance_ids}):
+            ids = ", ".join(str(i) for i in used)
             msg = f"waiting: Vast instances {ids} still use the volume"
             w.phase(Phase.DELETING, Reason.IN_USE, msg)
             return DeleteResult(False, Reason.IN_USE, msg, wait_seconds=IN_USE_RECHECK)
-        await account.client.delete_volume(found.id, missing_ok=True)
+        for volume in targets:  # a duplicate too: nothing of this object may outlive it
+            await account.client.delete_volume(volume.id, missing_ok=True)
         rows = await account.volumes.get(newer_than=ctx.clock() - 0.001)
-        if any(r.id == found.id for r in rows):
-            return DeleteResult(False, Reason.DELETING, f"Vast still lists volume {found.id}")
-        return DeleteResult(True, Reason.DESTROYED, f"deleted volume V.{found.id}")
+        if left := [r.id for r in rows if r.id in {v.id for v in targets}]:
+            return DeleteResult(False, Reason.DELETING, f"Vast still lists volume {left[0]}")
+        names = ", ".join(f"V.{v.id}" for v in targets)
+        return DeleteResult(True, Reason.DESTROYED, f"deleted volume {names}")
