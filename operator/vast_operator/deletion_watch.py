@@ -9,26 +9,44 @@ not found` (kube-apiserver's namespace admission read its storage while it recov
 
 This keeps, per object being deleted, when its deletion should next move (now when the handler
 finished, after the delay it asked for otherwise). An object still present `grace` seconds after
-that is touched (one annotation, `vast.ai/deletion-retry`) so kopf sees an event and runs the
-delete handler again, which is idempotent. A touch answered 404 is checked with a GET (which no
-admission plugin answers): the object is forgotten only when the GET says it is gone.
+that is read: unless kopf's own record of the handler (`vast.ai/destroy`) plans a run within
+`grace` (kopf of this replica, or of the replica working while this one stands by, keeps it
+fresh), it is touched (one annotation, `vast.ai/deletion-retry`) so kopf sees an event and runs
+the delete handler again, which is idempotent. The object is forgotten when a GET (which no
+admission plugin answers) says it is gone or its name is another object's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .kube import Kube, KubeError
-from .reconcile.timefmt import iso
+from .reconcile.timefmt import iso, parse_iso
 
 log = logging.getLogger("vast_operator.deletions")
 
 ANNOTATION = "vast.ai/deletion-retry"
+# kopf's record of the delete handler (`AnnotationsProgressStorage(prefix="vast.ai")`, handler
+# id "destroy"): `delayed` is when kopf will run it again after a TemporaryError.
+PROGRESS = "vast.ai/destroy"
+
+
+def kopf_delayed(body: Mapping[str, Any]) -> float | None:
+    """When kopf plans to run the delete handler again (epoch seconds), if it recorded it."""
+    raw = ((body.get("metadata") or {}).get("annotations") or {}).get(PROGRESS)
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    delayed = record.get("delayed") if isinstance(record, dict) else None
+    return parse_iso(delayed) if isinstance(delayed, str) else None
 
 
 @dataclass
@@ -77,6 +95,18 @@ class DeletionWatch:
                 continue
             item.due = now  # at most one touch per grace
             where = f"{item.plural} {item.namespace}/{item.name}"
+            try:
+                body = await self.kube.get_object(item.plural, item.namespace, item.name)
+            except KubeError:
+                continue
+            if body is None or (body.get("metadata") or {}).get("uid") != uid:
+                self._pending.pop(uid, None)  # gone, or the name is another object's now
+                continue
+            scheduled = kopf_delayed(body)
+            if scheduled is not None and self.wall() < scheduled + self.grace:
+                # kopf (of this replica or of the one working now) has the next run planned.
+                item.due = now + max(scheduled - self.wall(), 0.0)
+                continue
             try:
                 found = await self.kube.annotate_object(
                     item.plural, item.namespace, item.name, uid, {ANNOTATION: iso(self.wall())}
