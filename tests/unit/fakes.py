@@ -601,6 +601,17 @@ def instance_spec(**extra: Any) -> dict[str, Any]:
     return base
 
 
+async def rent_and_run(h: Harness, **fields: Any) -> int:
+    """Rent, give the row the fields of the test, let it run and see it running."""
+    await h.reconcile()
+    instance_id = int(h.status()["instanceId"])
+    h.vast._set(instance_id, actual_status="running", ssh_host="h", ssh_port=22, **fields)
+    await h.poll()
+    await h.reconcile()
+    assert h.status()["phase"] == "Running"
+    return instance_id
+
+
 async def instance_harness() -> Harness:
     """The loop with the VastInstance adapter, over a market of two RTX 4090 offers."""
     from vast_operator.reconcile.instance import InstanceAdapter

@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from fakes import Harness, obj, offer
+from fakes import Harness, obj, offer, rent_and_run
 
 from vast_operator.poller import label_for
 from vast_operator.reconcile.conditions import Reason
@@ -56,17 +56,6 @@ async def h() -> Any:
 
 def running(h: Harness, instance_id: int) -> None:
     h.vast._set(instance_id, actual_status="running", ssh_host="h", ssh_port=22)
-
-
-async def rent_and_run(h: Harness) -> int:
-    """Rent, let Vast start the instance, and run the pass that sees it running."""
-    await h.reconcile()
-    instance_id = int(h.status()["instanceId"])
-    running(h, instance_id)
-    await h.poll()
-    await h.reconcile()
-    assert h.status()["phase"] == "Running"
-    return instance_id
 
 
 def labelled(instance_id: int, machine: int = 12, **fields: Any) -> Instance:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import Harness, instance_harness, instance_spec, obj
+from fakes import Harness, instance_harness, instance_spec, obj, rent_and_run
 
 from vast_operator.api.instance import VastInstanceSpec
 from vast_operator.reconcile.instance.contract import (
@@ -47,17 +47,6 @@ async def h() -> Any:
     harness = await instance_harness()
     yield harness
     await harness.stop()
-
-
-async def rent_and_run(h: Harness, **fields: Any) -> int:
-    """Rent, give the row the fields of the test, let it run and see it running."""
-    await h.reconcile()
-    instance_id = int(h.status()["instanceId"])
-    h.vast._set(instance_id, actual_status="running", ssh_host="h", ssh_port=22, **fields)
-    await h.poll()
-    await h.reconcile()
-    assert h.status()["phase"] == "Running"
-    return instance_id
 
 
 async def passes(h: Harness, n: int = 1, advance: float = 0.0) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import FakeKube, Harness, instance_harness, instance_spec, obj
+from fakes import FakeKube, Harness, instance_harness, instance_spec, obj, rent_and_run
 
 from vast_operator.config import Settings
 from vast_operator.context import OperatorContext
@@ -22,12 +22,8 @@ async def h() -> Any:
 
 
 async def running(h: Harness, **fields: Any) -> float:
-    await h.reconcile()
-    instance_id = int(h.status()["instanceId"])
-    h.vast._set(instance_id, actual_status="running", ssh_host="h", ssh_port=22, **fields)
-    await h.poll()
-    await h.reconcile()
-    assert h.status()["phase"] == "Running"
+    """The delay a running instance asks for after its first steady pass."""
+    await rent_and_run(h, **fields)
     await h.poll()
     return await h.reconcile()
 
