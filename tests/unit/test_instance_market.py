@@ -322,3 +322,21 @@ async def test_a_price_within_the_cap_or_a_cap_lowered_by_the_user_moves_nothing
         assert h2.vast.args("destroy_instance") == [] and h2.vast.count("stop_instance") == 0
     finally:
         await h2.stop()
+
+
+async def test_a_cap_lowered_below_an_accepted_increase_waits_for_the_next_rental(
+    h: Harness,
+) -> None:
+    """Seen in the soak: an increase accepted under a $3 cap, then the cap lowered to $0.35;
+    the operator agreed to that price, so the lowered cap is a rent-time change."""
+    h.add(obj(spec=instance_spec(maxPricePerHour=3.0)))
+    instance_id = await rent_and_run(h, dph_total=0.4, **STORAGE)
+    inc = PendingPriceIncrease(dph_base=0.6, dph_total=0.62, effective_date=h.clock() + 600)
+    h.vast._set(instance_id, pending_price_increase=inc)
+    await passes(h)
+    assert h.vast.args("answer_price_increase") == [(instance_id, True)]
+    h.vast._set(instance_id, pending_price_increase=None, dph_total=0.62)  # it applied
+    body = h.kube.objects[("vastinstances", "ns", "x")]
+    body["spec"]["maxPricePerHour"] = 0.35
+    await passes(h, 3, advance=60)
+    assert h.vast.args("destroy_instance") == [] and h.vast.count("stop_instance") == 0

@@ -38,8 +38,9 @@ class Rental(StatusModel):
     )
     rented_per_hour: float | None = Field(
         default=None,
-        description="Its dph_total (GPU and disk, $/h) when the operator first saw it: a host "
-        "price increase shows as a higher figure.",
+        description="The price (dph_total: GPU and disk, $/h) the operator agreed to: when it "
+        "first saw the instance, or a host's price increase it accepted. A higher dph_total is "
+        "an increase nobody answered.",
     )
     acted_at: str | None = Field(
         default=None,

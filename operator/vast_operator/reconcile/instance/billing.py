@@ -227,6 +227,15 @@ def note_destroyed(ctx: InstanceCtx, inst: Instance) -> None:
     show(ctx.w.s, at)
 
 
+def agree_price(s: VastInstanceStatus, instance_id: int, per_hour: float) -> None:
+    """An accepted price increase: the price the operator agreed to for this rental."""
+    rentals = [
+        r.model_copy(update={"rented_per_hour": per_hour}) if r.instance_id == instance_id else r
+        for r in s.rentals or []
+    ]
+    _replace(s, rentals)
+
+
 def rented_per_hour(s: VastInstanceStatus, instance_id: int) -> float | None:
     """What the instance cost per hour when it was first seen, if recorded."""
     found = next((r for r in s.rentals or [] if r.instance_id == instance_id), None)

@@ -66,6 +66,8 @@ async def answer_price_increase(ctx: InstanceCtx, inst: Instance) -> None:
     ctx.acted(inst.id)  # the next pass reads a listing that shows the answer
     if accept:
         billing.note_action(ctx, inst)  # the new price is billed from now
+        if total is not None:  # agreed to: a cap lowered later waits for the next rental
+            billing.agree_price(ctx.w.s, inst.id, total)
     ctx.w.s.price_increase_answer = f"{key}: {'accepted' if accept else 'rejected'}"
     await ctx.w.flush()  # answered once, also across a restart
     new = "an unknown price" if total is None else f"${total:.4f}/h"
@@ -135,8 +137,9 @@ async def hold_price_cap(ctx: InstanceCtx, inst: Instance, on_replace: OnReplace
     notice, or had no key for the account) leaves the instance above the object's cap. The
     operator then does what a rejection would have led to: onContractEnd Replace rents on
     another machine; Keep stops it, so only its disk is billed, until the cap is raised. Only
-    a price the host raised counts: a cap lowered below the rent price waits for the next
-    rental, like other rent-time fields. None when the price is within the cap."""
+    a price the host raised past what the operator agreed to (the rent price, or an increase
+    it accepted) counts: a cap lowered below that waits for the next rental, like other
+    rent-time fields. None when the price is within the cap."""
     spec = ctx.spec
     if spec.state != "Running" or inst.is_bid or inst.pending_price_increase is not None:
         return None
