@@ -4,7 +4,6 @@ another object (the uid in the patch must match: 422), and says False for an obj
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,7 @@ async def test_the_deletion_touch_patches_only_the_object_it_names(
     body = k.get(KIND, "touched")
     assert body is not None
     uid = body["metadata"]["uid"]
-    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
-    assert os.environ["KUBECONFIG"] == str(operator_kubeconfig)
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))  # the chart's RBAC
     kube = await ClientKube.connect()
     try:
         assert await kube.annotate_object(KIND, namespace, "touched", uid, {ANNOTATION: "t1"})
