@@ -111,21 +111,14 @@ class DeletionWatch:
                 found = await self.kube.annotate_object(
                     item.plural, item.namespace, item.name, uid, {ANNOTATION: iso(self.wall())}
                 )
-            except KubeError as exc:  # 422: the name now belongs to another object
+            except KubeError as exc:  # the next check reads the object again
                 log.debug("could not touch %s (its deletion is overdue): %s", where, exc)
                 found = False
-            with contextlib.suppress(KubeError):
-                if not found and await self._gone(item, uid):
-                    self._pending.pop(uid, None)
             if found:
                 touched += 1
                 self.touches += 1
                 log.info("%s: its deletion did not move on; touched it to be handled again", where)
         return touched
-
-    async def _gone(self, item: Pending, uid: str) -> bool:
-        body = await self.kube.get_object(item.plural, item.namespace, item.name)
-        return body is None or (body.get("metadata") or {}).get("uid") != uid
 
     def start(self) -> None:
         if self._task is None:
