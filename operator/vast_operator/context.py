@@ -83,6 +83,7 @@ class OperatorContext:
         )
         self.metrics.watched_secrets.set_function(lambda: len(self.secret_watch.watched()))
         self.deletions = DeletionWatch(kube)
+        self.metrics.deletions_blocked.set_function(self.deletions.blocked)
         self.orphan_watch = OrphanWatch(settings.cluster_id, sweep=settings.sweep_orphans)
         self._orphans: dict[str, int] = {}
         self._sweeps: set[asyncio.Task[None]] = set()

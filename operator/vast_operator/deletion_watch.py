@@ -14,6 +14,15 @@ that is read: unless kopf's own record of the handler (`vast.ai/destroy`) plans 
 fresh), it is touched (one annotation, `vast.ai/deletion-retry`) so kopf sees an event and runs
 the delete handler again, which is idempotent. The object is forgotten when a GET (which no
 admission plugin answers) says it is gone or its name is another object's.
+
+The namespace itself can be gone while the object is still stored: the namespace controller
+removes a namespace once it finds no content, and it finds none of a kind its discovery missed
+(the soak saw it when a namespace was deleted across a kube-apiserver restart). Every write to
+such an object, kopf's finalizer PATCH and this touch alike, is then refused with `namespaces
+"..." not found`, so nothing the operator may do can let the object go. This says so once per
+object, at WARNING, with whether its Vast resources are destroyed, counts it in
+`vast_operator_deletions_blocked`, and keeps trying: once the namespace is created again, the
+touch goes through and kopf finishes the deletion.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .kube import Kube, KubeError
+from .kube import Kube, KubeError, NamespaceGone
 from .reconcile.timefmt import iso, parse_iso
 
 log = logging.getLogger("vast_operator.deletions")
@@ -55,6 +64,8 @@ class Pending:
     namespace: str
     name: str
     due: float  # monotonic: when the deletion should have moved on (finalizer gone, or a rerun)
+    finished: bool  # the last run of the handler destroyed everything the object had
+    blocked: bool = False  # its namespace is gone: no write to it can succeed
 
 
 class DeletionWatch:
@@ -78,13 +89,19 @@ class DeletionWatch:
 
     def ran(self, plural: str, namespace: str, name: str, uid: str, wait: float) -> None:
         """The delete handler of `uid` just ran: it finished (wait 0), or asked for `wait` s."""
-        self._pending[uid] = Pending(plural, namespace, name, self.clock() + max(wait, 0.0))
+        blocked = uid in self._pending and self._pending[uid].blocked
+        due = self.clock() + max(wait, 0.0)
+        self._pending[uid] = Pending(plural, namespace, name, due, wait <= 0, blocked)
 
     def gone(self, uid: str) -> None:
         self._pending.pop(uid, None)
 
     def pending(self) -> int:
         return len(self._pending)
+
+    def blocked(self) -> int:
+        """Objects being deleted whose namespace is gone (their finalizer cannot be removed)."""
+        return sum(1 for item in self._pending.values() if item.blocked)
 
     async def check(self) -> int:
         """Touch every object whose deletion is overdue by `grace`; returns how many."""
@@ -111,6 +128,10 @@ class DeletionWatch:
                 found = await self.kube.annotate_object(
                     item.plural, item.namespace, item.name, uid, {ANNOTATION: iso(self.wall())}
                 )
+                item.blocked = False
+            except NamespaceGone:
+                self._blocked(item)
+                continue
             except KubeError as exc:  # the next check reads the object again
                 log.debug("could not touch %s (its deletion is overdue): %s", where, exc)
                 found = False
@@ -119,6 +140,23 @@ class DeletionWatch:
                 self.touches += 1
                 log.info("%s: its deletion did not move on; touched it to be handled again", where)
         return touched
+
+    def _blocked(self, item: Pending) -> None:
+        if item.blocked:
+            return
+        item.blocked = True
+        log.warning(
+            "%s %s/%s: its deletion cannot finish: its namespace no longer exists (the namespace "
+            "controller removed it while this object was in it), so Kubernetes refuses every "
+            "write to it, the finalizer's removal included. %s Create the namespace again to "
+            "let the deletion finish.",
+            item.plural,
+            item.namespace,
+            item.name,
+            "What it rented on Vast is destroyed."
+            if item.finished
+            else "What it rented on Vast is not destroyed yet; the operator keeps trying.",
+        )
 
     def start(self) -> None:
         if self._task is None:

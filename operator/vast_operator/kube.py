@@ -36,6 +36,11 @@ class KubeError(Exception):
     """A Kubernetes API call failed (message never holds secret values)."""
 
 
+class NamespaceGone(KubeError):
+    """A write was refused because the object's namespace no longer exists (the namespace
+    controller can remove a namespace while custom objects are still in it)."""
+
+
 class ForeignSecret(KubeError):
     """A Secret the operator was asked to write exists and was not made by it for this object."""
 
@@ -77,7 +82,7 @@ class Kube(Protocol):
         self, plural: str, namespace: str, name: str, uid: str, annotations: dict[str, str]
     ) -> bool:
         """Merge annotations into the object `uid` (422 if the name is another object's now);
-        False when the API server answered 404."""
+        False when the API server answered 404; NamespaceGone when the namespace is gone."""
 
     async def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]: ...
 
@@ -123,6 +128,16 @@ def _status_message(exc: ApiException) -> str:
     return str(exc.reason or "")
 
 
+def _about_namespace(exc: ApiException) -> bool:
+    """A 404 Status naming a namespace: admission refused a write into a namespace that is gone."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        return False
+    details = body.get("details") if isinstance(body, dict) else None
+    return isinstance(details, dict) and details.get("kind") == "namespaces"
+
+
 class ClientKube:
     """`Kube` on the official `kubernetes` client, its blocking calls on worker threads."""
 
@@ -152,9 +167,11 @@ class ClientKube:
         func: Callable[..., Any],
         *args: Any,
         secrets: Iterable[str] = (),
+        namespace_gone: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Run one client call on the pool; the decoded JSON answer, or None on 404.
+        """Run one client call on the pool; the decoded JSON answer, or None on 404 (with
+        `namespace_gone`, NamespaceGone when the 404 is about the object's namespace).
 
         Every call asks for the raw response (`_preload_content=False`) and decodes the JSON
         itself, so the answers are plain dicts as the API server sent them.
@@ -178,6 +195,8 @@ class ClientKube:
             return await loop.run_in_executor(self._executor, call)
         except ApiException as exc:
             if exc.status == 404:
+                if namespace_gone and _about_namespace(exc):
+                    raise NamespaceGone(f"{what}: {_status_message(exc)}") from None
                 return None
             message = _scrub(_status_message(exc), secrets)
             raise KubeError(f"{what}: HTTP {exc.status}: {message}") from None
@@ -331,6 +350,7 @@ class ClientKube:
             name,
             {"metadata": {"uid": uid, "annotations": annotations}},  # uid: a precondition
             _content_type=MERGE_PATCH,
+            namespace_gone=True,
         )
         return answer is not None
 

@@ -84,6 +84,11 @@ class Metrics:
         self.watched_secrets = Gauge(
             "vast_operator_watched_secrets", "Referenced Secrets being watched", registry=r
         )
+        self.deletions_blocked = Gauge(
+            "vast_operator_deletions_blocked",
+            "Objects being deleted whose namespace is gone, so their finalizer cannot be removed",
+            registry=r,
+        )
 
     def observe_request(self, route: str, method: str, outcome: str, seconds: float) -> None:
         self.api_requests.labels(method=method, route=route, outcome=outcome).inc()

@@ -62,9 +62,23 @@ def stuck_finalizers(
     for obj in objects:
         deleted = _ts(obj["metadata"].get("deletionTimestamp"))
         if deleted is not None and now - max(deleted, quiet_since) > bound:
-            meta = obj["metadata"]
-            stuck.append(f"{meta['namespace']}/{meta['name']} {meta.get('finalizers')}")
+            stuck.append(where(obj))
     return stuck
+
+
+def where(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{meta['namespace']}/{meta['name']} {meta.get('finalizers')}"
+
+
+def in_gone_namespaces(objects: list[dict[str, Any]], namespaces: set[str]) -> list[dict[str, Any]]:
+    """Objects still stored in a namespace that no longer exists. The namespace controller removes
+    a namespace once it finds no content; across a kube-apiserver restart its discovery can miss
+    the vast.ai kinds, and the objects stay behind. Kubernetes then refuses every write to them,
+    a finalizer's removal included, so no operator can finish their deletion: they are not
+    counted as stuck finalizers, but their Vast resources must be gone like any deleted object's
+    (the teardown's leak check treats them as deleted)."""
+    return [o for o in objects if o["metadata"]["namespace"] not in namespaces]
 
 
 def settled(objects: list[dict[str, Any]]) -> bool:

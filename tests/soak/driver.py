@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import checker as chk
 from chaos import Chaos
 from checker import Checker, status_mismatches, stuck_finalizers, wait_settled
 from env import CREATE_SETTLE, OPERATOR_CAP, POLL_INTERVAL, SoakEnv, dump_json, log
@@ -50,13 +51,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--op-interval", type=float, default=2.0)
     p.add_argument("--fault-interval", type=float, default=12.0)
     p.add_argument("--quiet-timeout", type=float, default=240.0)
-    p.add_argument(
-        "--quiet-min",
-        type=float,
-        default=75.0,
-        help="quiet lasts at least this long (kopf peering's 60 s lifetime: a replica killed "
-        "late may hold the others paused that long)",
-    )
+    # kopf peering's 60 s lifetime: a replica killed late may hold the others paused that long
+    p.add_argument("--quiet-min", type=float, default=75.0, help="quiet lasts at least this")
     p.add_argument("--finalizer-bound", type=float, default=150.0)
     p.add_argument("--no-process-faults", action="store_true", help="only API-level faults")
     p.add_argument(
@@ -197,7 +193,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             and not label_uid(i.get("label"))[1]
         ]
         objects = [o for p in KINDS for o in env.list_kind(p)]
-        present = {o["metadata"]["uid"] for o in objects}
+        orphans = chk.in_gone_namespaces(objects, env.namespaces())
+        report["in_gone_namespaces"] = [chk.where(o) for o in orphans]
+        present = {o["metadata"]["uid"] for o in objects if o not in orphans}  # orphans: deleted
         for inst in left:
             if label_uid(inst.get("label"))[0] in present:
                 continue  # its object is still there: counted once, as a stuck finalizer
@@ -312,7 +310,9 @@ def _teardown(
     deadline = time.time() + bound + 30
     stuck: list[str] = []
     while time.time() < deadline:
-        objects = [o for p in KINDS for o in env.list_kind(p)]
+        stored = [o for p in KINDS for o in env.list_kind(p)]
+        gone = chk.in_gone_namespaces(stored, env.namespaces())
+        objects = [o for o in stored if o not in gone]
         if not objects:
             return []
         stuck = stuck_finalizers(objects, quiet_since, bound, time.time())
@@ -366,6 +366,7 @@ def table(report: dict[str, Any]) -> str:
         ("leaked dollars on the simulator's bill", report.get("sim_bill", {}).get("leaked")),
         ("instance-hours billed", round(money.get("instance_seconds", 0) / 3600, 3)),
         ("stuck finalizers", len(report.get("stuck_finalizers", []))),
+        ("objects left in removed namespaces", len(report.get("in_gone_namespaces", []))),
         ("secrets found outside Authorization", len(report.get("secrets", {}).get("findings", []))),
         (
             "checker looks / gaps",

@@ -346,6 +346,12 @@ class SoakEnv:
         response.raise_for_status()
         return list(response.json()["items"])
 
+    def namespaces(self) -> set[str]:
+        assert self.kube is not None
+        response = self.kube.http.get("/api/v1/namespaces", timeout=10)
+        response.raise_for_status()
+        return {item["metadata"]["name"] for item in response.json()["items"]}
+
     def events(self) -> list[dict[str, Any]]:
         assert self.kube is not None
         response = self.kube.http.get("/api/v1/events", timeout=30)

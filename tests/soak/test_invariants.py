@@ -12,7 +12,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checker import status_mismatches, stuck_finalizers
+from checker import in_gone_namespaces, status_mismatches, stuck_finalizers
 from invariants import Monitor
 from ledger import INSTANCES, Ledger, Obj
 
@@ -175,6 +175,13 @@ def test_a_finalizer_older_than_the_bound_after_quiet_is_stuck() -> None:
     quiet = 1767225600.0  # 2026-01-01T00:00:00Z
     assert stuck_finalizers([obj], quiet, 60, quiet + 30) == []
     assert len(stuck_finalizers([obj], quiet, 60, quiet + 61)) == 1
+
+
+def test_only_objects_whose_namespace_is_gone_are_set_apart_from_stuck_finalizers() -> None:
+    kept, left = k8s(UID, "a"), k8s(OTHER, "b")
+    kept["metadata"]["namespace"], left["metadata"]["namespace"] = "ns-live", "ns-removed"
+    assert in_gone_namespaces([kept, left], {"ns-live", "default"}) == [left]
+    assert in_gone_namespaces([kept, left], {"ns-live", "ns-removed"}) == []
 
 
 def test_a_status_that_disagrees_with_the_simulator_is_reported() -> None:

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from vast_operator import accounts as _accounts_module
 from vast_operator.accounts import Account, CachedList
-from vast_operator.kube import KubeError
+from vast_operator.kube import KubeError, NamespaceGone
 from vast_operator.poller import InstancePoller
 from vast_operator.reconcile.adapter import Tuning
 from vast_operator.reconcile.loop import ManagedLoop
@@ -101,6 +101,7 @@ class FakeKube:
         self.fail_patch: Exception | None = None
         self.secret_finalizers: dict[tuple[str, str], set[str]] = {}
         self.forgotten: list[tuple[str, str]] = []
+        self.gone_namespaces: set[str] = set()  # writes there: 404 namespaces "..." not found
 
     def add(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]
@@ -138,6 +139,8 @@ class FakeKube:
         self, plural: str, namespace: str, name: str, uid: str, annotations: dict[str, str]
     ) -> bool:
         obj = self.objects.get((plural, namespace, name))
+        if namespace in self.gone_namespaces:
+            raise NamespaceGone(f'PATCH {plural}/{name}: namespaces "{namespace}" not found')
         if obj is None:
             return False
         if obj["metadata"].get("uid") != uid:

@@ -4,7 +4,9 @@ grace, until the object is gone; a name that now belongs to another object is le
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from fakes import FakeKube
 
 from vast_operator.deletion_watch import ANNOTATION, PROGRESS, DeletionWatch
@@ -86,3 +88,43 @@ async def test_a_deletion_kopf_has_planned_is_not_touched_until_its_plan_is_over
     assert ANNOTATION not in annotations(kube, "a")
     clock.now += 46  # nobody has run it since its plan: overdue by more than the grace
     assert await watch.check() == 1 and ANNOTATION in annotations(kube, "a")
+
+
+async def test_a_deletion_whose_namespace_is_gone_is_reported_once_and_retried_until_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the soak: the namespace controller removed a namespace (across a kube-apiserver
+    restart its discovery missed the vast.ai kinds) while an object being deleted was still in
+    it. Every write to the object is then refused `namespaces "ns" not found`: the finalizer
+    cannot go. The operator says so once, counts it, and keeps trying so that recreating the
+    namespace lets the deletion finish."""
+    kube, clock = FakeKube(), Clock()
+    watch = DeletionWatch(kube, grace=30, clock=clock)
+    put(kube, "a", "u-a")
+    kube.gone_namespaces.add("ns")
+    watch.ran("vastinstances", "ns", "a", "u-a", 0.0)
+    for _ in range(3):
+        clock.now += 31
+        assert await watch.check() == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "namespace no longer exists" in warnings[0].getMessage()
+    assert "is destroyed" in warnings[0].getMessage()
+    assert watch.blocked() == 1 and watch.pending() == 1
+    kube.gone_namespaces.clear()  # the namespace is created again
+    clock.now += 31
+    assert await watch.check() == 1 and ANNOTATION in annotations(kube, "a")
+    assert watch.blocked() == 0
+
+
+async def test_a_blocked_deletion_whose_handler_still_waits_says_its_rentals_are_not_destroyed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube, clock = FakeKube(), Clock()
+    watch = DeletionWatch(kube, grace=30, clock=clock)
+    put(kube, "a", "u-a")
+    kube.gone_namespaces.add("ns")
+    watch.ran("vastinstances", "ns", "a", "u-a", 15.0)  # destroy refused: retry in 15 s
+    clock.now += 46
+    await watch.check()
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "not destroyed yet" in warning.getMessage()
