@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import Any
 
 import kopf
 
 from .api.common import GROUP, VERSION
 from .context import OperatorContext
+from .reconcile.adapter import ObjectMemory
 from .reconcile.errors import DEFAULT_ERROR_DELAY, delete_backoff
 from .reconcile.kinds import PLURALS
 
@@ -58,6 +60,26 @@ async def _wait(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) 
                 await task
 
 
+# After a pass that wrote status, the next one waits (at most this long) for the watch event that
+# brings the written status into kopf's live body. A pass on the older body would not see what
+# the last one did: right after a rent, no instance id, and it would ask for a complete listing
+# to prove the rent landed (during a ramp, one every two seconds) and report an adoption.
+ECHO_WAIT = 2.0
+ECHO_POLL = 0.05
+
+
+async def _await_echo(body: kopf.Body, mem: ObjectMemory, stopped: kopf.DaemonStopped) -> None:
+    deadline = time.monotonic() + ECHO_WAIT
+    # kopf updates the live body in place and signals nothing: look at it every ECHO_POLL s.
+    while (  # noqa: ASYNC110
+        body.metadata.get("resourceVersion") in mem.older_than_write
+        and not stopped
+        and time.monotonic() < deadline
+    ):
+        await asyncio.sleep(ECHO_POLL)
+    mem.older_than_write = frozenset()
+
+
 async def _run_daemon(
     plural: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo
 ) -> None:
@@ -65,9 +87,11 @@ async def _run_daemon(
     uid = str(body.metadata.uid)
     wake = ctx.wakeup(uid)
     loop = ctx.loop(plural)
-    loop.memory(uid).halted = lambda: bool(stopped)  # a pass under way creates nothing then
+    mem = loop.memory(uid)
+    mem.halted = lambda: bool(stopped)  # a pass under way creates nothing then
     try:
         while not stopped:
+            await _await_echo(body, mem, stopped)
             wake.clear()
             async with ctx.lock(uid):
                 if stopped:

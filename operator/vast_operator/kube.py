@@ -61,7 +61,8 @@ def owned_by(secret: dict[str, Any], uid: str) -> bool:
 class Kube(Protocol):
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None: ...
+    ) -> str | None:
+        """Merge `status` in; the object's resourceVersion after the write (None: unknown)."""
 
     async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
 
@@ -206,8 +207,8 @@ class ClientKube:
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        await self._call(
+    ) -> str | None:
+        answer = await self._call(
             f"PATCH {_custom_path(namespace, plural)}/{name}/status",
             self._custom.patch_namespaced_custom_object_status,
             GROUP,
@@ -218,6 +219,8 @@ class ClientKube:
             {"status": status},
             _content_type=MERGE_PATCH,
         )
+        version = ((answer or {}).get("metadata") or {}).get("resourceVersion")
+        return str(version) if version is not None else None
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         answer = await self._call(

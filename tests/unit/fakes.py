@@ -113,12 +113,15 @@ class FakeKube:
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
         if self.fail_patch is not None:
             raise self.fail_patch
         self.status_patches.append(copy.deepcopy(status))
         obj = self.objects[(plural, namespace, name)]
         merge(obj.setdefault("status", {}), status)
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        return str(meta["resourceVersion"])
 
     async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         return (self.secrets.get((namespace, name)) or {}).get(key)

@@ -138,6 +138,12 @@ class ObjectMemory:
     api_key: SecretStr | None = None  # last key that worked, so deletion outlives its Secret
     deleting: bool = False
     halted: Callable[[], bool] | None = None  # True once the object's daemon is told to stop
+    # resourceVersions older than the last status write (StatusWriter.on_write): a body still
+    # at one of them does not show that write yet (its watch event is on its way).
+    older_than_write: frozenset[str] = frozenset()
+
+    def wrote(self, versions: frozenset[str]) -> None:
+        self.older_than_write = versions
 
 
 @dataclass

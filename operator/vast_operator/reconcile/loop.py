@@ -76,8 +76,7 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         return self.adapter.plural
 
     def memory(self, uid: str) -> ObjectMemory:
-        mem = self._memory.get(uid)
-        if mem is None:
+        if (mem := self._memory.get(uid)) is None:
             mem = self._memory[uid] = ObjectMemory()
         return mem
 
@@ -86,7 +85,8 @@ class ManagedLoop(Generic[SpecT, StatusT, ResT]):
         self._memory.pop(uid, None)
 
     def _writer(self, body: Mapping[str, Any]) -> StatusWriter[StatusT]:
-        return StatusWriter(self.kube, self.plural, body, self.adapter.status_model)
+        mem = self.memory(str(body["metadata"]["uid"]))
+        return StatusWriter(self.kube, self.plural, body, self.adapter.status_model, mem.wrote)
 
     def _parse(self, body: Mapping[str, Any]) -> SpecT:
         return self.adapter.spec_model.model_validate(body.get("spec") or {})

@@ -8,7 +8,7 @@ possible). Fields the model does not know (written by another version) are never
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ..api.common import Condition, ManagedStatus
@@ -44,9 +44,20 @@ class StatusWriter(Generic[StatusT]):
     """Collects status changes and writes only what differs from what is stored."""
 
     def __init__(
-        self, kube: Kube, plural: str, body: Mapping[str, Any], model: type[StatusT]
+        self,
+        kube: Kube,
+        plural: str,
+        body: Mapping[str, Any],
+        model: type[StatusT],
+        on_write: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
         meta = body.get("metadata") or {}
+        # Told after each write the resourceVersions that do not show it: the body this writer
+        # started from and what its earlier writes made. A body still at one of them is older
+        # than the write (its watch event is on its way).
+        self.on_write = on_write
+        version = meta.get("resourceVersion")
+        self._versions: frozenset[str] = frozenset({str(version)} if version else ())
         self.kube = kube
         self.plural = plural
         self.model = model
@@ -97,6 +108,10 @@ class StatusWriter(Generic[StatusT]):
         patch = self.pending_patch()
         if not patch:
             return False
-        await self.kube.patch_status(self.plural, self.namespace, self.name, patch)
+        version = await self.kube.patch_status(self.plural, self.namespace, self.name, patch)
         self._stored = _wire(self.s)
+        if self.on_write is not None:
+            self.on_write(self._versions)
+        if version is not None:
+            self._versions |= {version}
         return True
