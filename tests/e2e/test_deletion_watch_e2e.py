@@ -40,6 +40,12 @@ async def test_the_deletion_touch_patches_only_the_object_it_names(
         with pytest.raises(KubeError, match="HTTP 422"):  # metadata.uid is immutable
             await kube.annotate_object(KIND, namespace, "touched", "another-uid", {ANNOTATION: "x"})
         assert not await kube.annotate_object(KIND, namespace, "absent", uid, {ANNOTATION: "t"})
+        # The status write says which resourceVersion it made (the daemon waits for its echo),
+        # and a write that changes nothing leaves the version as it was.
+        version = await kube.patch_status(KIND, namespace, "touched", {"message": "m1"})
+        seen = k.get(KIND, "touched")
+        assert seen is not None and version == seen["metadata"]["resourceVersion"]
+        assert await kube.patch_status(KIND, namespace, "touched", {"message": "m1"}) == version
     finally:
         kube.close()
 

@@ -35,6 +35,20 @@ async def test_each_write_names_the_versions_that_do_not_show_it() -> None:
     assert mem.older_than_write == {"5", "6"}  # the intent's version does not show the rent
 
 
+async def test_a_write_the_api_server_found_unchanged_waits_for_nothing() -> None:
+    kube, mem = FakeKube(), ObjectMemory()
+    body = stored(kube, "5")
+
+    async def unchanged(*_: Any) -> str:
+        return "5"  # a merge patch that changes nothing leaves the resourceVersion as it was
+
+    kube.patch_status = unchanged  # type: ignore[method-assign]
+    w = StatusWriter(kube, "vastinstances", body, VastInstanceStatus, mem.wrote)
+    w.s.phase = "Running"
+    await w.flush()
+    assert mem.older_than_write == frozenset()
+
+
 class Body:
     def __init__(self, version: str) -> None:
         self.metadata: dict[str, Any] = {"resourceVersion": version}

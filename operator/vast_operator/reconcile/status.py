@@ -110,8 +110,8 @@ class StatusWriter(Generic[StatusT]):
             return False
         version = await self.kube.patch_status(self.plural, self.namespace, self.name, patch)
         self._stored = _wire(self.s)
-        if self.on_write is not None:
-            self.on_write(self._versions)
+        if self.on_write is not None:  # a patch that changed nothing keeps the version
+            self.on_write(self._versions - {version} if version else self._versions)
         if version is not None:
             self._versions |= {version}
         return True
