@@ -3,9 +3,8 @@
 kopf removes the finalizer with one PATCH after the delete handler succeeds, and wakes a delayed
 delete handler with another PATCH when the delay ends. When that PATCH is answered 404 although
 the object is still there, kopf takes the object for gone and waits for its next watch event,
-which may never come: the finalizer stays and `kubectl delete` hangs. The soak saw it seconds
-after an etcd restart: a live object in a terminating namespace was answered `namespaces "..."
-not found` (kube-apiserver's namespace admission read its storage while it recovered).
+which may never come: the finalizer stays and `kubectl delete` hangs. (The soak's case turned
+out to be a namespace that was gone for good; see the last paragraph.)
 
 This keeps, per object being deleted, when its deletion should next move (now when the handler
 finished, after the delay it asked for otherwise). An object still present `grace` seconds after
