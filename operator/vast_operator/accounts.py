@@ -27,8 +27,8 @@ from .vast.ratelimit import RateLimiter
 
 T = TypeVar("T")
 
-# Demanded listings (after a rent, before calling something gone) start at most one per 2 s:
-# every object that asked meanwhile is served by that one listing (poller.py).
+# Demanded listings (after a rent, during a boot, before calling something gone) start at most
+# one per 2 s: every object that asked meanwhile is served by that one listing (poller.py).
 LISTING_COALESCE = 2.0
 
 
@@ -119,7 +119,9 @@ class Accounts:
         backoff_base: float = 1.0,
         on_credit: Callable[[str, float], None] | None = None,
         credit_interval: float = 60.0,
+        listing_coalesce: float = LISTING_COALESCE,
     ) -> None:
+        self._listing_coalesce = listing_coalesce
         self._on_credit = on_credit
         self._credit_interval = credit_interval
         self._on_request = on_request
@@ -152,7 +154,7 @@ class Accounts:
                 client,
                 interval=self._poll_interval,
                 on_snapshot=self._snapshot_hook(fp),
-                coalesce=LISTING_COALESCE,
+                coalesce=self._listing_coalesce,
             )
             ttl = self._poll_interval
             account = Account(

@@ -24,6 +24,7 @@ class Settings:
     rate_limit_scale: float = 1.0
     vast_timeout: float = 30.0
     backoff_base: float = 1.0
+    listing_coalesce: float = 2.0
     peering: str | None = None
     priority: int = 0
     log_format: str = "plain"
@@ -108,6 +109,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="first retry delay in seconds for 429 and 5xx answers (grows exponentially)",
     )
     parser.add_argument(
+        "--listing-coalesce",
+        type=float,
+        default=float(env.get("VAST_OPERATOR_LISTING_COALESCE", "2")),
+        help="seconds between two listings that objects asked for (after a rent, during a "
+        "boot): everyone who asked meanwhile shares the next one",
+    )
+    parser.add_argument(
         "--allow-adoption",
         action="store_true",
         default=env.get("VAST_OPERATOR_ALLOW_ADOPTION", "").lower() in ("1", "true", "yes"),
@@ -186,6 +194,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         rate_limit_scale=args.rate_limit_scale,
         vast_timeout=args.vast_timeout,
         backoff_base=args.backoff_base,
+        listing_coalesce=args.listing_coalesce,
         peering=args.peering,
         priority=args.priority,
         log_format=args.log_format,

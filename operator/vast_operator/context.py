@@ -24,6 +24,7 @@ from .reconcile.credentials import SecretGuard
 from .reconcile.kinds import PLURALS, adapters
 from .reconcile.loop import ManagedLoop
 from .secretwatch import SecretStreams, SecretWatch, referenced_secrets
+from .vast.models import Instance
 from .vast.ratelimit import RateLimiter
 
 log = logging.getLogger("vast_operator")
@@ -62,6 +63,7 @@ class OperatorContext:
             backoff_base=settings.backoff_base,
             on_credit=lambda fp, value: self.metrics.account_credit.labels(account=fp).set(value),
             credit_interval=settings.credit_interval,
+            listing_coalesce=settings.listing_coalesce,
         )
         self.tuning = tuning or Tuning(
             poll_interval=settings.poll_interval,
@@ -232,21 +234,16 @@ class OperatorContext:
                 by_gpu[inst.gpu_name or "unknown"] += 1
                 dollars += inst.dph_total or 0.0
             if uid:  # every field a rule reacts to: a steady object passes only when woken
-                inc = inst.pending_price_increase
-                row = (
-                    inst.id,
-                    inst.actual_status,
-                    inst.intended_status,
-                    inst.cur_state,
-                    inst.status_msg,
-                    inst.ssh_host,
-                    inst.dph_total,
-                    inst.min_bid,
-                    inst.end_date,
-                    None if inc is None else (inc.dph_total, inc.dph_base, inc.effective_date),
-                )
-                current[uid] = tuple(sorted((*current.get(uid, ()), row), key=str))
+                current[uid] = tuple(sorted((*current.get(uid, ()), _row(inst)), key=str))
         previous = self._instance_state.get(fingerprint, {})
+        if not snapshot.complete:
+            # A partial listing (a boot riding along, poller.py) proves only what it shows:
+            # wake those whose rows changed, and keep every other object's row as it was.
+            for uid, rows in current.items():
+                if rows != previous.get(uid) and uid in self._wakeups:
+                    self._wakeups[uid].set()
+            self._instance_state[fingerprint] = {**previous, **current}
+            return
         for uid in set(current) | set(previous):
             if current.get(uid) != previous.get(uid) and uid in self._wakeups:
                 self._wakeups[uid].set()
@@ -294,3 +291,20 @@ class OperatorContext:
                 log.info("swept orphan instance %s (--sweep-orphans)", instance_id)
             except Exception as exc:
                 log.warning("could not sweep orphan instance %s: %s", instance_id, exc)
+
+
+def _row(inst: Instance) -> tuple[Any, ...]:
+    """Every field of an instance that a rule reacts to."""
+    inc = inst.pending_price_increase
+    return (
+        inst.id,
+        inst.actual_status,
+        inst.intended_status,
+        inst.cur_state,
+        inst.status_msg,
+        inst.ssh_host,
+        inst.dph_total,
+        inst.min_bid,
+        inst.end_date,
+        None if inc is None else (inc.dph_total, inc.dph_base, inc.effective_date),
+    )

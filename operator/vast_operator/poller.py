@@ -24,6 +24,10 @@ Two kinds of demand:
   as absence (a filter Vast applies wrongly must not make us rent twice; UNCONFIRMED how exactly
   Vast applies `in` on labels).
 
+Objects whose instance boots **ride along** (`watch(label)`): a partial listing that runs for
+others fills its page with their labels, and the subscriber is told, so a boot is seen at the
+next partial listing anyone makes, at no extra call. A watched label never starts a listing.
+
 The periodic complete listing runs every `interval` seconds whatever the partial listings do, and
 in the steady state (nobody demanding anything) it is the only call: `ceil(N/25)` pages a poll.
 """
@@ -164,6 +168,8 @@ class InstancePoller:
         self._task: asyncio.Task[None] | None = None
         # Presence demands: label -> the newest `newer_than` asked for it.
         self._expected: dict[str, float] = {}
+        # Ride-along labels (module docstring): label -> until when.
+        self._watched: dict[str, float] = {}
         self._complete_wanted = False
         self._last_complete = float("-inf")  # when the last complete listing ended
         self._last_demanded = float("-inf")  # when the last demanded listing began
@@ -196,8 +202,18 @@ class InstancePoller:
             return None
         if self._clock() - self._last_complete >= self._interval:
             return None  # the periodic listing is due: it serves everyone
-        ordered = sorted(self._expected, key=self._expected.__getitem__)
-        return ordered[:PARTIAL_LABELS]
+        ordered = sorted(self._expected, key=self._expected.__getitem__)[:PARTIAL_LABELS]
+        now = self._clock()
+        for label, until in list(self._watched.items()):
+            if until < now:
+                del self._watched[label]
+        asked = set(ordered)
+        riders = [w for w in sorted(self._watched, key=self._watched.__getitem__) if w not in asked]
+        return ordered + riders[: PARTIAL_LABELS - len(ordered)]
+
+    def watch(self, label: str, until: float) -> None:
+        """Show `label` in every partial listing made for others until `until` (a boot)."""
+        self._watched[label] = max(until, self._watched.get(label, until))
 
     async def _run(self) -> None:
         while True:
@@ -257,6 +273,10 @@ class InstancePoller:
                 del self._expected[label]  # served
         async with self._changed:
             self._changed.notify_all()
+        await self._publish(snapshot)
+
+    async def _publish(self, snapshot: Snapshot) -> None:
+        """Tell the subscriber (complete and partial listings: `Snapshot.complete` says which)."""
         if self._on_snapshot is not None:
             try:
                 result = self._on_snapshot(snapshot)
@@ -289,21 +309,24 @@ class InstancePoller:
                     self._complete_wanted = True  # not shown is not gone: ask everyone's listing
         async with self._changed:
             self._changed.notify_all()
+        await self._publish(snapshot)
 
     def _fresh(self, newer_than: float | None, expect_label: str | None) -> Snapshot | None:
+        """The newest listing that answers: the complete one if it began after `newer_than`; a
+        partial one only when it shows `expect_label` and began after both."""
         snap = self._snapshot
-        if snap is not None and (newer_than is None or snap.started_at > newer_than):
-            return snap
+        if snap is not None and newer_than is not None and snap.started_at <= newer_than:
+            snap = None
         part = self._partial
         if (
             expect_label is not None
             and part is not None
-            and newer_than is not None
-            and part.started_at > newer_than
+            and (newer_than is not None or snap is not None)
+            and part.started_at > max(newer_than or 0.0, snap.started_at if snap else 0.0)
             and part.shows(expect_label)
         ):
             return part
-        return None
+        return snap
 
     def _demand(self, newer_than: float | None, expect_label: str | None) -> None:
         if expect_label is not None and newer_than is not None:

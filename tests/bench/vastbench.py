@@ -135,6 +135,13 @@ class Params:
         # that proportion when the pacing is compressed.
         return 1.0 if self.rate_limit_scale >= 1 else max(0.05, self.rate_limit_scale)
 
+    @property
+    def listing_coalesce(self) -> float:
+        # Listings objects ask for start at most one per 2 s, against a 4.5 s rent interval;
+        # keep that proportion too, or a compressed ramp waits ten times longer, in rent
+        # intervals, to see each boot.
+        return 2.0 if self.rate_limit_scale >= 1 else 2.0 * self.rate_limit_scale
+
     def ramp_timeout(self, n: int) -> float:
         if self.ramp_timeout_seconds is not None:
             return self.ramp_timeout_seconds
@@ -474,6 +481,8 @@ class BenchOperator:
             "30",
             "--backoff-base",
             f"{params.backoff_base:g}",
+            "--listing-coalesce",
+            f"{params.listing_coalesce:g}",
         ]
         if naive:
             extra.append("--bench-observe-by-id")  # benchmark only: the naive observation

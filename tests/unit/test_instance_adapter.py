@@ -17,6 +17,7 @@ from fakes import Harness, obj, offer, rent_and_run
 from vast_operator.poller import label_for
 from vast_operator.reconcile.conditions import Reason
 from vast_operator.reconcile.instance import InstanceAdapter
+from vast_operator.reconcile.instance.adapter import BOOT_WATCH_SHARE
 from vast_operator.vast import errors as verr
 from vast_operator.vast.models import Instance
 
@@ -89,6 +90,62 @@ async def test_a_new_object_rents_one_instance_and_reaches_running_with_its_ssh_
     assert status["startedAt"]
     assert h.condition("Ready")["status"] == "True"
     assert "Running" in h.events.reasons()
+
+
+def listings(h: Harness) -> tuple[int, int]:
+    """(complete, partial) listings made so far."""
+    args = [a for n, a in h.vast.calls if n == "list_instances"]
+    return sum(1 for a in args if a is None), sum(1 for a in args if a is not None)
+
+
+async def test_a_boot_is_seen_at_the_next_busy_pass_through_a_partial_listing_not_a_poll_later(
+    h: Harness,
+) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    await h.reconcile()  # the rent is confirmed: the instance is loading
+    assert h.status()["phase"] == "Loading"
+    running(h, FIRST)
+    complete = listings(h)[0]
+    h.clock.advance(h.tuning.busy_interval)  # the next busy pass, long before the next poll
+    await h.reconcile()
+    assert h.status()["phase"] == "Running"
+    assert listings(h)[0] == complete  # no complete listing: one partial page showed it
+    assert h.vast.args("list_instances")[-1] == {"label": {"in": [LABEL]}}
+
+
+async def test_a_fresh_rent_rides_along_on_the_partial_listing_another_object_asks_for(
+    h: Harness,
+) -> None:
+    h.add(obj("a", spec=spec()))
+    h.add(obj("b", spec=spec()))
+    await h.reconcile("a")  # rents: its label is watched from now on
+    h.clock.advance(1.0)
+    await h.reconcile("b")  # rents one second later
+    running(h, FIRST)  # a's instance boots
+    h.clock.advance(h.tuning.busy_interval)
+    await h.reconcile("b")  # b's next pass asks for a partial listing; a rides along
+    assert h.vast.args("list_instances")[-1] == {
+        "label": {"in": [label_for("uid-b"), label_for("uid-a")]}
+    }
+    made = listings(h)
+    await h.reconcile("a")  # woken by that listing: it shows a running, and costs nothing more
+    assert h.status("a")["phase"] == "Running"
+    assert listings(h) == made
+
+
+async def test_a_boot_that_takes_long_is_left_to_the_periodic_listing(h: Harness) -> None:
+    h.add(obj(spec=spec()))
+    await h.reconcile()
+    await h.reconcile()
+    h.clock.advance(h.tuning.poll_interval / BOOT_WATCH_SHARE)  # long past the first polls
+    await h.poll()
+    await h.reconcile()  # the periodic listing is fresh enough for it: nothing more
+    made = listings(h)
+    h.clock.advance(h.tuning.busy_interval)
+    await h.reconcile()
+    assert h.status()["phase"] == "Loading"
+    assert listings(h) == made
 
 
 async def test_the_intent_with_the_offer_is_in_the_api_server_before_the_rent_call(

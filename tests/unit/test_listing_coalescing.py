@@ -120,3 +120,39 @@ async def test_without_demands_only_complete_listings_run() -> None:
         assert lister.partial == []  # the steady state: the listing route, complete, only
     finally:
         await poller.stop()
+
+
+async def test_booting_objects_ride_along_on_a_partial_listing_made_for_others() -> None:
+    lister = Lister(rows(5))
+    poller = InstancePoller(lister, interval=60, coalesce=0.0)
+    try:
+        await poller.snapshot()
+        now = time.time()
+        poller.watch(label_for("u1"), until=now + 60)
+        poller.watch(label_for("u2"), until=now - 1)  # its boot watch has run out
+        await asyncio.sleep(0.05)
+        assert lister.partial == []  # a watched label never starts a listing by itself
+        snap = await poller.snapshot(newer_than=time.time(), expect_label=label_for("u0"))
+        assert lister.partial == [[label_for("u0"), label_for("u1")]]
+        assert [i.id for i in snap.for_uid("u1")] == [101]
+    finally:
+        await poller.stop()
+
+
+async def test_a_partial_listing_newer_than_the_complete_one_answers_for_what_it_shows() -> None:
+    lister = Lister(rows(3))
+    seen: list[bool] = []
+    poller = InstancePoller(
+        lister, interval=60, coalesce=0.0, on_snapshot=lambda s: seen.append(s.complete)
+    )
+    try:
+        complete = await poller.snapshot()
+        partial = await poller.snapshot(newer_than=time.time(), expect_label=label_for("u0"))
+        assert not partial.complete
+        # Both are fresh enough for an object that asks for no particular age: the newer one
+        # answers when it shows the object's label, the complete one otherwise.
+        assert await poller.snapshot(newer_than=None, expect_label=label_for("u0")) is partial
+        assert await poller.snapshot(newer_than=None, expect_label=label_for("u1")) is complete
+        assert seen == [True, False]  # the subscriber hears of both (context wakes objects)
+    finally:
+        await poller.stop()

@@ -86,3 +86,20 @@ def test_a_second_instance_for_the_object_wakes_it() -> None:
     wake.clear()
     ctx._on_snapshot("acct", Snapshot.build(1.0, [row(), row(id=2)]))
     assert wake.is_set()
+
+
+def test_a_partial_listing_wakes_only_the_objects_it_shows_changed() -> None:
+    ctx = OperatorContext(Settings(metrics_port=None), FakeKube())  # type: ignore[arg-type]
+    wakes = {uid: ctx.wakeup(uid) for uid in ("u1", "u2")}
+    booting = row(actual_status="loading")
+    other = row(id=2, label=label_for("u2"))
+    ctx._on_snapshot("acct", Snapshot.build(0.0, [booting, other]))
+    for wake in wakes.values():
+        wake.clear()
+    asked = frozenset({label_for("u1"), label_for("u2")})
+    # The boot shows in a partial listing that does not show u2: u2 is not taken as gone.
+    ctx._on_snapshot("acct", Snapshot.build(1.0, [row()], labels=asked))
+    assert wakes["u1"].is_set() and not wakes["u2"].is_set()
+    wakes["u1"].clear()
+    ctx._on_snapshot("acct", Snapshot.build(2.0, [row(), other]))  # the next complete one
+    assert not wakes["u1"].is_set() and not wakes["u2"].is_set()  # no change since

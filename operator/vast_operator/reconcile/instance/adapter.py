@@ -22,7 +22,7 @@ from ...api.common import ANNOTATION_INSTANCE_ID
 from ...api.instance import Phase, VastInstanceSpec, VastInstanceStatus
 from ...poller import Snapshot, label_for, released_label, uid_from_label
 from ...vast.models import Instance
-from ..adapter import CreateResult, Ctx, DeleteResult, Observation
+from ..adapter import CreateResult, Ctx, DeleteResult, Observation, Tuning
 from ..conditions import Reason
 from ..timefmt import iso, parse_iso
 from . import jobs, renting, running
@@ -58,6 +58,25 @@ def trust_since(s: VastInstanceStatus, newer_than: float | None) -> float | None
     if newer_than is not None:
         since = max(since or 0.0, newer_than)
     return since
+
+
+# While an instance we rented boots, its object wants a row no older than this share of the time
+# since the rent (at least the busy interval, at most the poll interval).
+BOOT_WATCH_SHARE = 0.25
+
+
+def boot_watch_age(s: VastInstanceStatus, now: float, tuning: Tuning) -> float | None:
+    """How old a listing a booting object may use, or None when it is not booting.
+
+    A boot is seen within one busy interval, not at the next periodic listing up to a poll
+    later. The bound grows with the boot's age, so a boot that takes minutes asks for partial
+    listings (one page for up to 25 objects, poller.py) only in its first few poll intervals;
+    after that the periodic listing serves it. Meanwhile its label rides along on every partial
+    listing made for others (`InstancePoller.watch`), which usually shows the boot first."""
+    start = parse_iso(s.creating_since)
+    if s.instance_id is None or start is None or s.phase != Phase.LOADING:
+        return None
+    return min(max((now - start) * BOOT_WATCH_SHARE, tuning.busy_interval), tuning.poll_interval)
 
 
 def ids_text(ids: list[int]) -> str:
@@ -104,9 +123,12 @@ class InstanceAdapter:
         # An object with an instance expects to see it: a partial listing that shows it will do
         # (poller.py); only a complete listing may show it gone.
         expect = label_for(ctx.uid, ctx.tuning.cluster_id) if s.instance_id is not None else None
-        snap = await ctx.account.poller.snapshot(
-            newer_than=trust_since(s, newer_than), expect_label=expect
-        )
+        since, now = trust_since(s, newer_than), ctx.clock()
+        booting = boot_watch_age(s, now, ctx.tuning)
+        if booting is not None and expect is not None:
+            since = max(since or 0.0, now - booting)
+            ctx.account.poller.watch(expect, until=now + 2 * booting)
+        snap = await ctx.account.poller.snapshot(newer_than=since, expect_label=expect)
         inst, extras = managed(ctx.uid, s, snap)
         if inst is None and s.instance_id is not None:
             # One listing without the row is not proof: pages shift while instances are

@@ -237,7 +237,11 @@ async def rent_at_front(
         # under the same offer id in a later search, and another object may take them).
         account.release_offer(offer.id)
         record_rent(ctx, offer, created.new_contract, pin)
-        return CreateResult(ctx.tuning.busy_interval)
+        # Its boot rides along on the partial listings other rents ask for (poller.py), and
+        # usually shows there before its own next pass.
+        busy = ctx.tuning.busy_interval
+        account.poller.watch(label_for(ctx.uid, ctx.tuning.cluster_id), ctx.clock() + 2 * busy)
+        return CreateResult(busy)
     if refusals:
         msg = f"Vast refused {'; '.join(refusals)}; searching again without them"
         w.phase(Phase.SEARCHING, Reason.VAST_REJECTED, msg)
