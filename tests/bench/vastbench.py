@@ -264,7 +264,8 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(15)
+        if self._thread.ident is not None:  # an operator that never came up: never started
+            self._thread.join(15)
 
     def _see(self, kind: str, obj: Mapping[str, Any], now: float) -> None:
         meta = obj.get("metadata") or {}

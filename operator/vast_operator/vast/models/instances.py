@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from .base import (
     Lenient,
@@ -66,7 +66,14 @@ GONE_STATES = frozenset({"unloaded", "destroyed", "deleted"})
 
 
 class Instance(VastModel):
-    """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/`."""
+    """An instance row from `GET /api/v1/instances/` or `GET /api/v0/instances/{id}/`.
+
+    Unlike other answers, the fields declared here are all that is kept: a row has about a
+    hundred more, and every snapshot holds every instance of the account. Kept, they were
+    most of the operator's memory at a thousand instances (docs/benchmarks.md).
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     id: int
     machine_id: OptInt = None
