@@ -677,6 +677,26 @@ async def test_an_adoption_whose_label_was_refused_is_labelled_on_a_later_pass(
     assert h.vast.count("create_instance") == 0
 
 
+async def test_a_partial_listing_without_the_unlabelled_adopted_instance_never_replaces_it(
+    h: Harness,
+) -> None:
+    h.tuning.allow_adoption = True
+    h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
+    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+    h.vast.fail["label_instance"] = verr.TransientError("gateway timeout", status=504)
+    await h.reconcile()  # adopted, but its label did not take
+    h.vast.instances[501] = labelled(501)  # a labelled duplicate appears
+    await h.poll()
+    h.clock.advance(0.5)
+    # A partial listing newer than the complete one: it shows 501 only (label filter).
+    await h.accounts.account.poller.snapshot(newer_than=h.clock(), expect_label=LABEL)
+    del h.vast.fail["label_instance"]
+    await h.reconcile()
+    assert h.status()["instanceId"] == 500
+    assert 501 in h.vast.args("destroy_instance") and 500 not in h.vast.args("destroy_instance")
+    assert "DuplicateDestroyed" in h.events.reasons()
+
+
 async def test_an_adopted_instance_that_fails_is_replaced_by_a_rental_on_another_machine(
     h: Harness,
 ) -> None:

@@ -129,6 +129,10 @@ class InstanceAdapter:
             since = max(since or 0.0, now - booting)
             ctx.account.poller.watch(expect, until=now + 2 * booting)
         snap = await ctx.account.poller.snapshot(newer_than=since, expect_label=expect)
+        if not snap.complete and s.instance_id is not None and s.instance_id not in snap.by_id:
+            # A partial listing shows labelled rows only: the instance in status may be one
+            # whose label has not taken (an adoption). Only a complete listing decides then.
+            snap = await ctx.account.poller.snapshot(newer_than=since)
         inst, extras = managed(ctx.uid, s, snap)
         if inst is None and s.instance_id is not None:
             # One listing without the row is not proof: pages shift while instances are
