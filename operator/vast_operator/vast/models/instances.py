@@ -70,7 +70,7 @@ class Instance(VastModel):
 
     Unlike other answers, the fields declared here are all that is kept: a row has about a
     hundred more, and every snapshot holds every instance of the account. Kept, they were
-    most of the operator's memory at a thousand instances (docs/benchmarks.md).
+    about 24 MB of Python objects per snapshot of a thousand rows (docs/benchmarks.md).
     """
 
     model_config = ConfigDict(extra="ignore")
