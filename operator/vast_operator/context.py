@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from .accounts import Accounts
 from .config import Settings
+from .delete_gate import DeleteGate
 from .deletion_watch import DeletionWatch
 from .kube import Kube
 from .metrics import Metrics
@@ -85,6 +86,7 @@ class OperatorContext:
         )
         self.metrics.watched_secrets.set_function(lambda: len(self.secret_watch.watched()))
         self.deletions = DeletionWatch(kube)
+        self.delete_gate = DeleteGate()
         self.metrics.deletions_blocked.set_function(self.deletions.blocked)
         self.orphan_watch = OrphanWatch(settings.cluster_id, sweep=settings.sweep_orphans)
         self._orphans: dict[str, int] = {}

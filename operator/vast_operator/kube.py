@@ -92,6 +92,23 @@ class Kube(Protocol):
     ) -> bool: ...
 
 
+def lean(answer: Any) -> Any:
+    """The answer without `metadata.managedFields` (on the object or on each listed item).
+
+    Server-side apply bookkeeping: a tree of one small dict per field every writer touched,
+    about half the parsed size of one of our objects (15 of 31 KB for a running instance).
+    """
+    if isinstance(answer, dict):
+        meta = answer.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+        items = answer.get("items")
+        if isinstance(items, list):
+            for item in items:
+                lean(item)
+    return answer
+
+
 def load_configuration() -> kubernetes.client.Configuration:
     """The in-cluster ServiceAccount inside a Pod, else the kubeconfig (`KUBECONFIG` first).
 
@@ -175,7 +192,8 @@ class ClientKube:
         `namespace_gone`, NamespaceGone when the 404 is about the object's namespace).
 
         Every call asks for the raw response (`_preload_content=False`) and decodes the JSON
-        itself, so the answers are plain dicts as the API server sent them.
+        itself, so the answers are plain dicts as the API server sent them, less `managedFields`
+        (`lean`): nothing reads them, and they are half of an object's memory.
         """
 
         def call() -> Any:
@@ -189,7 +207,7 @@ class ClientKube:
                 raw = response.data
             finally:
                 response.release_conn()
-            return json.loads(raw) if raw else None
+            return lean(json.loads(raw)) if raw else None
 
         loop = asyncio.get_running_loop()
         try:

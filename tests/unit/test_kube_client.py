@@ -233,6 +233,23 @@ async def test_list_and_get_return_the_objects_as_sent(
     assert await kube.get_object("vastinstances", "ns", "x") == item
 
 
+async def test_answers_come_without_managed_fields(server: FakeApiServer, kube: ClientKube) -> None:
+    """Nothing reads `managedFields`, and they are half of a parsed object: every answer, a
+    listed item as much as a single object, comes without them; the rest is as sent."""
+    entry = {"manager": "kopf", "fieldsV1": {"f:metadata": {"f:finalizers": {}}}}
+
+    def item() -> dict[str, Any]:
+        meta = {"name": "x", "uid": "u", "managedFields": [entry]}
+        return {"kind": "VastInstance", "metadata": meta, "status": {"phase": "Running"}}
+
+    server.answer("GET", LIST_PATH, {"kind": "VastInstanceList", "items": [item()]})
+    server.answer("GET", OBJECT_PATH, item())
+    lean = {"kind": "VastInstance", "metadata": {"name": "x", "uid": "u"}}
+    lean["status"] = {"phase": "Running"}
+    assert await kube.list_objects("vastinstances", "ns") == [lean]
+    assert await kube.get_object("vastinstances", "ns", "x") == lean
+
+
 async def test_secret_values_are_decoded_and_cached(
     server: FakeApiServer, kube: ClientKube, monkeypatch: pytest.MonkeyPatch
 ) -> None:
