@@ -25,6 +25,7 @@ def test_the_key_is_the_kind_the_namespace_and_the_secret() -> None:
     assert key == ("vastinstances", "a", "key")
     assert key != gate_key("vastinstances", body("b", "key"))
     assert key != gate_key("vastvolumes", body("a", "key"))
+    assert gate_key("vastinstances", kopf.Body(body("a", "key"))) == key  # as kopf hands it
     # The operator's default key is one Vast account, whatever the namespace.
     assert gate_key("vastinstances", body("a", None)) == gate_key("vastinstances", body("b", None))
 
