@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,10 +82,7 @@ PARTIAL_LABELS = 25
 
 class InstanceLister(Protocol):
     async def list_instances(
-        self,
-        *,
-        select_filters: dict[str, dict[str, Any]] | None = None,
-        reuse: Mapping[int, Instance] | None = None,
+        self, *, select_filters: dict[str, dict[str, Any]] | None = None
     ) -> list[Instance]: ...
 
 
@@ -258,7 +255,7 @@ class InstancePoller:
         started = self._clock()
         self._complete_wanted = False
         try:
-            instances = await self._lister.list_instances(reuse=self._held())
+            instances = await self._lister.list_instances()
         except VastError as exc:
             self.last_error = exc
             self._last_complete = self._clock()
@@ -292,7 +289,7 @@ class InstancePoller:
         started = self._clock()
         try:
             instances = await self._lister.list_instances(
-                select_filters={"label": {"in": list(labels)}}, reuse=self._held()
+                select_filters={"label": {"in": list(labels)}}
             )
         except VastError as exc:
             self.last_error = exc
@@ -313,11 +310,6 @@ class InstancePoller:
         async with self._changed:
             self._changed.notify_all()
         await self._publish(snapshot)
-
-    def _held(self) -> Mapping[int, Instance] | None:
-        """Rows a new listing answers with when they did not change: one copy of an unchanged
-        row for all listings (a thousand rows are about 10 MB)."""
-        return self._snapshot.by_id if self._snapshot is not None else None
 
     def _fresh(self, newer_than: float | None, expect_label: str | None) -> Snapshot | None:
         """The newest listing that answers: the complete one if it began after `newer_than`; a

@@ -159,28 +159,6 @@ async def test_list_query_parameters_are_json_encoded() -> None:
     }
 
 
-async def test_a_listing_answers_unchanged_rows_with_the_rows_already_held() -> None:
-    """`reuse`: a row equal to the held one under its id is the held object (one copy of an
-    unchanged row for all listings); a changed or new row is the new one."""
-    rows = [
-        {"id": 1, "label": "a", "actual_status": "running"},
-        {"id": 2, "label": "b", "actual_status": "loading"},
-    ]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"instances": rows, "next_token": None})
-
-    client, http = make_client(handler)
-    async with http:
-        first = {i.id: i for i in await client.list_instances()}
-        rows[1] = {"id": 2, "label": "b", "actual_status": "running"}
-        rows.append({"id": 3, "label": "c"})
-        second = {i.id: i for i in await client.list_instances(reuse=first)}
-    assert second[1] is first[1]
-    assert second[2] is not first[2] and second[2].actual_status == "running"
-    assert second[3].label == "c"
-
-
 def test_keys_with_whitespace_are_refused() -> None:
     with pytest.raises(ValueError, match="api_key"):
         VastClient("http://vast.test", "key\nInjected: 1")

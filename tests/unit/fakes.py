@@ -247,7 +247,7 @@ class FakeVast:
         return CreateInstanceResult(new_contract=new_id)
 
     async def list_instances(
-        self, *, select_filters: dict[str, dict[str, Any]] | None = None, reuse: Any = None
+        self, *, select_filters: dict[str, dict[str, Any]] | None = None
     ) -> list[Instance]:
         self._call("list_instances", select_filters)
         rows = [i for i in self.instances.values() if i.id not in self.hidden]

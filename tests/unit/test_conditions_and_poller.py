@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
@@ -43,7 +42,7 @@ class FakeLister:
         self.error: Exception | None = None
         self.rows = [Instance(id=1, label=label_for("u1")), Instance(id=2, label="mine")]
 
-    async def list_instances(self, reuse: Any = None) -> list[Instance]:
+    async def list_instances(self) -> list[Instance]:
         self.calls += 1
         await asyncio.sleep(0.01)
         if self.error:

@@ -59,21 +59,14 @@ class InstancesAPI(Transport):
         label: str | None = None,
         select_filters: Mapping[str, Mapping[str, Any]] | None = None,
         page_size: int = MAX_PAGE_SIZE,
-        reuse: Mapping[int, Instance] | None = None,
     ) -> list[Instance]:
-        """All instances of the account (optionally with `label`), every page, deduplicated.
-
-        `reuse`: rows already held (the last listing's). A row equal to the one held under its
-        id is answered with the held object, page by page, so that a listing of rows that did
-        not change costs no second copy of them while the last one is still in use.
-        """
+        """All instances of the account (optionally with `label`), every page, deduplicated."""
         by_id: dict[int, Instance] = {}
         async for page in self.iter_instance_pages(
             label=label, select_filters=select_filters, page_size=page_size
         ):
             for instance in page:
-                held = reuse.get(instance.id) if reuse is not None else None
-                by_id[instance.id] = held if held is not None and held == instance else instance
+                by_id[instance.id] = instance
         return list(by_id.values())
 
     async def get_instance(self, instance_id: int) -> Instance | None:
