@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,6 +92,13 @@ class DeletionWatch:
         blocked = uid in self._pending and self._pending[uid].blocked
         due = self.clock() + max(wait, 0.0)
         self._pending[uid] = Pending(plural, namespace, name, due, wait <= 0, blocked)
+
+    def waiting(self, uid: str) -> None:
+        """The delete handler of `uid` runs again and waits for its turn (delete_gate.py):
+        kopf is on it, so it is overdue for nothing until `ran` says how that run ended."""
+        item = self._pending.get(uid)
+        if item is not None:
+            item.due = math.inf
 
     def gone(self, uid: str) -> None:
         self._pending.pop(uid, None)

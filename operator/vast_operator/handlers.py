@@ -21,7 +21,7 @@ import kopf
 from .api.common import GROUP, VERSION
 from .context import OperatorContext
 from .delete_gate import gate_key
-from .kopf_session import bounded_session, connection_limit
+from .kopf_session import BoundedSession, bounded_session, connection_limit
 from .kube import lean
 from .reconcile.adapter import ObjectMemory
 from .reconcile.errors import DEFAULT_ERROR_DELAY, delete_backoff
@@ -37,10 +37,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     await ctx.start()
 
 
-@kopf.on.login()
-async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession | None:
+@kopf.on.login(errors=kopf.ErrorsMode.IGNORED)  # as kopf's own: failing, no credentials
+async def login(memo: kopf.Memo, **kwargs: Any) -> BoundedSession | None:
     """kopf's own credentials lookup, then a session with a bounded pool (kopf_session.py)."""
-    info = kopf.login_via_client(**kwargs)
+    # On a thread, as kopf runs its own (a kubeconfig `exec` plugin may take a while).
+    info = await asyncio.to_thread(lambda: kopf.login_via_client(**kwargs))
     if info is None:
         return None
     ctx: OperatorContext = memo.ctx
@@ -126,7 +127,9 @@ async def _run_daemon(
 async def _delete(plural: str, body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     ctx: OperatorContext = memo.ctx
     uid = str(body.metadata.uid)
-    # Take turns for the delete route before building anything (delete_gate.py).
+    # Take turns for the delete route before building anything (delete_gate.py); a turn may
+    # be long in coming, and DeletionWatch must not take the wait for a lost deletion.
+    ctx.deletions.waiting(uid)
     async with ctx.delete_gate.turn(gate_key(plural, body)), ctx.lock(uid):
         result = await ctx.loop(plural).delete(body)
     meta = body.metadata

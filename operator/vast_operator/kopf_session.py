@@ -12,10 +12,16 @@ credentials as before, and this makes the session from them with a bounded conne
 streams hold their connection for as long as they run, so the bound is the streams kopf can have
 open plus `SHORT_REQUESTS` for everything else; requests beyond it wait for a free connection.
 With namespace patterns (globs) the number of streams is unknown, and nothing is bounded.
+
+kopf keeps the last credentials a 401 made it drop and refuses a new login equal to one of them,
+so that credentials that stay bad end in `LoginError` (the operator exits and its restarts show
+it) rather than in a loop of logins. A new aiohttp session is never equal to another, so the
+session made here (`BoundedSession`) is equal to another exactly when their credentials are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import aiohttp
@@ -36,7 +42,15 @@ def connection_limit(kinds: int, namespaces: Sequence[str]) -> int:
     return (kinds + EXTRA_STREAMS) * scopes + SHORT_REQUESTS
 
 
-def bounded_session(info: kopf.ConnectionInfo, limit: int) -> kopf.AiohttpSession:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BoundedSession(kopf.AiohttpSession):
+    """kopf's `AiohttpSession`, compared by the credentials it was made from (see above)."""
+
+    aiohttp_session: aiohttp.ClientSession = dataclasses.field(compare=False)
+    credentials: kopf.ConnectionInfo = dataclasses.field(repr=False)
+
+
+def bounded_session(info: kopf.ConnectionInfo, limit: int) -> BoundedSession:
     """What kopf would make of `info` (kopf/_cogs/clients/auth.py), at most `limit` connections."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, ssl=info.as_ssl_context()),
@@ -44,8 +58,9 @@ def bounded_session(info: kopf.ConnectionInfo, limit: int) -> kopf.AiohttpSessio
         proxy=info.proxy_url,
         trust_env=info.trust_env,
     )
-    return kopf.AiohttpSession(
+    return BoundedSession(
         aiohttp_session=session,
+        credentials=info,
         server=info.server,
         priority=info.priority,
         default_namespace=info.default_namespace,

@@ -61,6 +61,23 @@ async def test_a_delayed_deletion_is_touched_only_after_its_delay_and_the_grace(
     assert await watch.check() == 1
 
 
+async def test_a_deletion_waiting_for_its_turn_is_not_touched() -> None:
+    """Found in review: a deletion that runs again joins the back of its turn queue
+    (delete_gate.py), which can take many minutes; kopf is running its handler, so touching it
+    every grace was a needless GET, PATCH and watch event each time."""
+    kube, clock = FakeKube(), Clock()
+    watch = DeletionWatch(kube, grace=30, clock=clock)
+    put(kube, "a", "u-a")
+    watch.ran("vastinstances", "ns", "a", "u-a", 2.0)  # not done yet: again in 2 s
+    clock.now += 2
+    watch.waiting("u-a")  # the handler runs again and waits for its turn
+    clock.now += 600
+    assert await watch.check() == 0 and ANNOTATION not in annotations(kube, "a")
+    watch.ran("vastinstances", "ns", "a", "u-a", 0.0)  # its turn came and it finished
+    clock.now += 31
+    assert await watch.check() == 1  # from now on as any other
+
+
 async def test_a_gone_object_or_a_name_reused_by_another_object_is_forgotten() -> None:
     kube, clock = FakeKube(), Clock()
     watch = DeletionWatch(kube, grace=30, clock=clock)
