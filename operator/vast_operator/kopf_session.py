@@ -30,7 +30,7 @@ import kopf
 # Connections for kopf's short requests (patches, events) beside its watch streams.
 SHORT_REQUESTS = 16
 # Besides one stream per kind and namespace (the whole cluster counts as one): the peering
-# object's stream and one spare per namespace.
+# object's stream, and kopf's CRD watch when it watches the whole cluster.
 EXTRA_STREAMS = 2
 
 
