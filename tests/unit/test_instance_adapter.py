@@ -643,12 +643,17 @@ async def test_an_available_volume_pins_the_rent_to_its_machine_and_is_mounted(
 # --- adoption -----------------------------------------------------------------------------
 
 
-async def test_an_instance_named_by_the_annotation_is_adopted_and_labelled_when_allowed(
-    h: Harness,
-) -> None:
+def named_for_adoption(h: Harness) -> None:
+    """Adoption allowed, a running instance 500 on Vast, and an object whose annotation names it."""
     h.tuning.allow_adoption = True
     h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
     h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+
+
+async def test_an_instance_named_by_the_annotation_is_adopted_and_labelled_when_allowed(
+    h: Harness,
+) -> None:
+    named_for_adoption(h)
     await h.reconcile()
     assert h.status()["instanceId"] == 500
     assert h.vast.instances[500].label == LABEL
@@ -661,9 +666,7 @@ async def test_an_adoption_whose_label_was_refused_is_labelled_on_a_later_pass(
 ) -> None:
     """Found by the soak: five answers of 429/504 used up the retries of the label PUT after
     status had recorded the instance, and nothing labelled it again."""
-    h.tuning.allow_adoption = True
-    h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
-    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+    named_for_adoption(h)
     h.vast.fail["label_instance"] = verr.TransientError("gateway timeout", status=504)
     await h.reconcile()
     assert h.status()["instanceId"] == 500 and h.vast.instances[500].label is None
@@ -680,9 +683,7 @@ async def test_an_adoption_whose_label_was_refused_is_labelled_on_a_later_pass(
 async def test_a_partial_listing_without_the_unlabelled_adopted_instance_never_replaces_it(
     h: Harness,
 ) -> None:
-    h.tuning.allow_adoption = True
-    h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
-    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+    named_for_adoption(h)
     h.vast.fail["label_instance"] = verr.TransientError("gateway timeout", status=504)
     await h.reconcile()  # adopted, but its label did not take
     h.vast.instances[501] = labelled(501)  # a labelled duplicate appears
@@ -700,9 +701,7 @@ async def test_a_partial_listing_without_the_unlabelled_adopted_instance_never_r
 async def test_an_adopted_instance_that_fails_is_replaced_by_a_rental_on_another_machine(
     h: Harness,
 ) -> None:
-    h.tuning.allow_adoption = True
-    h.vast.instances[500] = Instance(id=500, machine_id=11, actual_status="running")
-    h.add(obj(spec=spec(), annotations={"vast.ai/instance-id": "500"}))
+    named_for_adoption(h)
     await h.reconcile()
     h.vast._set(500, actual_status="exited")
     await h.poll()
